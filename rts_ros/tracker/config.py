@@ -1,0 +1,265 @@
+"""TrackerConfig: every parameter of spec §4 (rts50 defaults) plus the `params.get` defaults that shape
+behaviour, in one typed, validated dataclass. The ROS node declares one parameter per field.
+
+Fields whose non-default values select reference code paths this implementation does not have are kept
+(so that a YAML written for the reference is understood) but only accept the supported value; the
+validation error says so.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from rts_ros.errors import ConfigError
+
+BORDER_MODES = ("inside_major", "inside", "replicate")
+BOX_INIT = ("auto", "sta", "grabcut")
+
+
+@dataclass
+class TrackerConfig:
+    # --- segmentation branch / search region -------------------------------------------------------
+    image_sample_size: tuple[int, int] = (480, 832)   # crop (H, W); multiples of 32 (strides 16 and 32)
+    search_area_scale: float = 6.0                    # crop side = scale x target side
+    border_mode: str = "inside_major"                 # crop shrink/shift policy (§3.3)
+    patch_max_scale_change: float | None = None       # bound of the inside-mode shrink
+    max_scale_change: tuple[float, float] | None = (0.8, 1.2)  # per-frame clip of the scale ratio
+    seg_to_bb_mode: str = "var"                       # mask -> state rule (§3.5)
+    seg_to_bb_sz_factor: float = 4.0                  # size = factor x std of the mask
+    min_mask_area: float = 100.0                      # soft mask area at or below this: "too small"
+    sample_memory_size: int = 32
+    learning_rate: float = 0.1
+    init_samples_minimum_weight: float | None = 0.25
+    train_skipping: int = 20                          # re-train every N frames after alr_init_buff
+    alr_init_buff: int = 100                          # re-train every frame before this frame number
+    update_target_model: bool = True
+    net_opt_iter: int = 20                            # GN iterations of the first seg filter
+    net_opt_update_iter: int = 3                      # GN iterations per seg update
+    seg_init_expansion_factor: float = 2.0            # first-frame expanded crop (hard-coded in the reference)
+    crop_fill_value: float = -100.0                   # logits outside the pasted crop
+    scale_history: tuple[int, int, int] = (2, 30, 60)  # search_area_rescaling: min n, max n, history length
+    strict_force_seg: bool = True                     # force memory updates while frame_num < alr_init_buff
+    seg_mem_safe: bool = True
+    train_sample_interval: int = 1
+    rescale_when_lost: bool = True
+    trust_clf_when_no_seg: bool = True
+    trust_seg_when_no_clf: bool = False
+    trust_clf_always: bool = False
+    use_clf_box_when_no_seg: bool = True
+    lower_init_weight: bool = False
+    use_seg_pos_sz_for_clf_update: bool = True
+    # --- box initialisation (STA) ---------------------------------------------------------------
+    box_init: str = "auto"                            # auto: STA if the weights folder has it, else GrabCut
+    sta_image_sample_size: tuple[int, int] = (480, 832)
+    sta_search_area_scale: float = 4.0
+    sta_border_mode: str = "replicate"
+    sta_patch_max_scale_change: float | None = None
+    sta_normalize_input: bool = False                 # reference feeds raw RGB 0..255 to STA (§3.1)
+    # --- instance (classifier) branch ----------------------------------------------------------------
+    clf_search_area_scale: float = 6.0
+    clf_sample_memory_size: int = 50
+    clf_learning_rate: float = 0.01
+    clf_init_samples_minimum_weight: float | None = None
+    clf_train_skipping: int = 20
+    clf_alr_init_buff: int = 100
+    clf_train_sample_interval: int = 1
+    update_classifier: bool = True
+    clf_net_opt_iter: int = 10
+    clf_net_opt_update_iter: int = 2
+    clf_net_opt_hn_iter: int = 1
+    clf_output_sigma_factor: float = 0.25
+    clf_advanced_localization: bool = True
+    clf_target_not_found_threshold: float = 0.30
+    clf_target_not_found_threshold_too_small: float = 0.50  # defined by rts50, never read
+    clf_uncertain_threshold: float = -math.inf
+    clf_hard_sample_threshold: float = -math.inf
+    clf_distractor_threshold: float = 10000.0
+    clf_hard_negative_threshold: float = 10000.0
+    clf_target_neighborhood_scale: float = 2.2
+    clf_displacement_scale: float = 0.8
+    clf_hard_negative_learning_rate: float = 0.02
+    clf_use_augmentation: bool = True
+    clf_augmentation_fliplr: bool = True
+    clf_augmentation_blur: tuple[tuple[float, float], ...] = ((3.0, 1.0), (1.0, 3.0), (2.0, 2.0))
+    clf_augmentation_expansion_factor: float | None = None
+    clf_random_shift_factor: float = 0.0
+    clf_use_clf_when_lwl_lost: bool = True
+    clf_output_not_found_box: bool = False
+    clf_low_score_opt_threshold: float | None = None
+    clf_score_filter_ksz: int = 1
+    score_preprocess: str = "none"
+    target_inside_ratio: float = 0.2
+    clf_regularization: float = 0.01                  # DiMP regulariser (a constant in the reference)
+
+    # ---------------------------------------------------------------------------------------------
+    @property
+    def feature_size(self) -> tuple[int, int]:
+        """Segmentation feature map size (stride 16)."""
+        return (self.image_sample_size[0] // 16, self.image_sample_size[1] // 16)
+
+    @property
+    def clf_feature_size(self) -> tuple[int, int]:
+        """Classification feature map size (stride 32)."""
+        return (self.image_sample_size[0] // 32, self.image_sample_size[1] // 32)
+
+    def validate(self) -> "TrackerConfig":
+        """Raise ConfigError naming the first bad field; returns self."""
+        def bad(name: str, why: str) -> ConfigError:
+            return ConfigError(f"tracker config field '{name}' = {getattr(self, name)!r}: {why}")
+
+        for name in ("image_sample_size", "sta_image_sample_size"):
+            v = getattr(self, name)
+            if len(v) != 2 or any(int(x) <= 0 or int(x) % 32 for x in v):
+                raise bad(name, "needs two positive multiples of 32 (H, W), e.g. [480, 832]")
+        for name in ("search_area_scale", "sta_search_area_scale", "clf_search_area_scale", "seg_to_bb_sz_factor",
+                     "seg_init_expansion_factor", "clf_output_sigma_factor", "clf_target_neighborhood_scale"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v <= 0:
+                raise bad(name, "must be a positive finite number")
+        for name in ("border_mode", "sta_border_mode"):
+            if getattr(self, name) not in BORDER_MODES:
+                raise bad(name, f"must be one of {BORDER_MODES}")
+        if self.box_init not in BOX_INIT:
+            raise bad("box_init", f"must be one of {BOX_INIT}")
+        if self.seg_to_bb_mode != "var":
+            raise bad("seg_to_bb_mode", "only 'var' is implemented")
+        if self.max_scale_change is not None:
+            lo, hi = self.max_scale_change
+            if not (0 < lo <= 1 <= hi):
+                raise bad("max_scale_change", "needs [low, high] with 0 < low <= 1 <= high, or null")
+        for name in ("patch_max_scale_change", "sta_patch_max_scale_change"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise bad(name, "must be >= 1 or null")
+        for name in ("sample_memory_size", "clf_sample_memory_size", "train_skipping", "clf_train_skipping"):
+            if getattr(self, name) < 1:
+                raise bad(name, "must be >= 1")
+        for name in ("net_opt_iter", "net_opt_update_iter", "clf_net_opt_iter", "clf_net_opt_update_iter",
+                     "clf_net_opt_hn_iter", "alr_init_buff", "clf_alr_init_buff"):
+            if getattr(self, name) < 0:
+                raise bad(name, "must be >= 0")
+        if self.clf_use_augmentation and 1 + self.clf_augmentation_fliplr + len(self.clf_augmentation_blur) > self.clf_sample_memory_size:
+            raise bad("clf_sample_memory_size", "must hold the first-frame augmented samples")
+        for name in ("learning_rate", "clf_learning_rate", "clf_hard_negative_learning_rate"):
+            v = getattr(self, name)
+            if not 0 < v < 1:
+                raise bad(name, "must be in (0, 1)")
+        for name in ("init_samples_minimum_weight", "clf_init_samples_minimum_weight"):
+            v = getattr(self, name)
+            if v is not None and not 0 < v < 1:
+                raise bad(name, "must be in (0, 1) or null")
+        if self.min_mask_area < 0:
+            raise bad("min_mask_area", "must be >= 0")
+        for s in self.clf_augmentation_blur:
+            if len(s) != 2 or min(s) <= 0:
+                raise bad("clf_augmentation_blur", "needs a list of [sigma_y, sigma_x] pairs, both > 0")
+        lo, hi, hist = self.scale_history
+        if not 1 <= lo <= hi <= hist:
+            raise bad("scale_history", "needs [min_n, max_n, history] with 1 <= min_n <= max_n <= history")
+        if not 0 <= self.target_inside_ratio <= 1:
+            raise bad("target_inside_ratio", "must be in [0, 1]")
+        if self.clf_regularization < 0:
+            raise bad("clf_regularization", "must be >= 0")
+        # reference code paths that are not implemented: only their rts50 value is accepted
+        only = {
+            "strict_force_seg": True, "seg_mem_safe": True, "train_sample_interval": 1, "rescale_when_lost": True,
+            "trust_clf_when_no_seg": True, "trust_seg_when_no_clf": False, "trust_clf_always": False,
+            "use_clf_box_when_no_seg": True, "lower_init_weight": False, "use_seg_pos_sz_for_clf_update": True,
+            "clf_use_clf_when_lwl_lost": True, "clf_output_not_found_box": False,
+            "clf_low_score_opt_threshold": None, "clf_train_sample_interval": 1, "clf_score_filter_ksz": 1,
+            "score_preprocess": "none", "clf_augmentation_expansion_factor": None, "clf_random_shift_factor": 0.0,
+        }
+        for name, value in only.items():
+            if getattr(self, name) != value:
+                raise bad(name, f"only the rts50 value {value!r} is implemented")
+        return self
+
+    # --- (de)serialisation -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (tuples as lists, infinities as floats) suitable for YAML/JSON/ROS parameters."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, tuple):
+                v = [list(x) if isinstance(x, tuple) else x for x in v]
+            out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "TrackerConfig":
+        """Build from a (partial) dict; unknown keys or bad values raise ConfigError naming the field."""
+        data = dict(data or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown tracker config field(s) {unknown}; valid fields: {sorted(known)}")
+        defaults = cls()
+        kwargs = {}
+        for name, value in data.items():
+            kwargs[name] = _coerce(name, value, getattr(defaults, name), known[name].type)
+        return cls(**kwargs).validate()
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrackerConfig":
+        """Read a YAML mapping of field: value (a top-level `tracker:` key is also accepted)."""
+        import yaml
+
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except OSError as e:
+            raise ConfigError(f"cannot read tracker config {p}: {e}") from e
+        except yaml.YAMLError as e:
+            raise ConfigError(f"tracker config {p} is not valid YAML: {e}") from e
+        if isinstance(data, dict) and set(data) == {"tracker"}:
+            data = data["tracker"]
+        if not isinstance(data, dict):
+            raise ConfigError(f"tracker config {p} must be a mapping of field: value")
+        return cls.from_dict(data)
+
+    def replace(self, **changes) -> "TrackerConfig":
+        return dataclasses.replace(self, **changes).validate()
+
+
+def _coerce(name: str, value: Any, default: Any, type_str: Any) -> Any:
+    """Convert YAML/ROS values to the field's type; tuples from lists; None where the field allows it."""
+    optional = "None" in str(type_str)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"tracker config field '{name}' may not be null")
+    if isinstance(value, str) and value.strip().lower() in ("inf", "-inf", "+inf", "infinity", "-infinity"):
+        value = float(value)
+    try:
+        if "tuple[tuple" in str(type_str):
+            return tuple(tuple(float(x) for x in pair) for pair in value)
+        if "tuple[int" in str(type_str):
+            return tuple(int(_int(x)) for x in value)
+        if "tuple[float" in str(type_str):
+            return tuple(float(x) for x in value)
+        if isinstance(default, bool) or str(type_str) == "bool":
+            if not isinstance(value, bool):
+                raise TypeError("expected true or false")
+            return value
+        if str(type_str).startswith("int"):
+            return _int(value)
+        if str(type_str).startswith("float"):
+            if isinstance(value, bool):
+                raise TypeError("expected a number")
+            return float(value)
+        if str(type_str).startswith("str"):
+            if not isinstance(value, str):
+                raise TypeError("expected a string")
+            return value
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"tracker config field '{name}' = {value!r}: {e} (default {default!r})") from e
+    return value
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+        raise TypeError("expected an integer")
+    return int(v)
