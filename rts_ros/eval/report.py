@@ -1,0 +1,136 @@
+"""Aggregating sequence results into a table (markdown + CSV), per-sequence CSV, plots and predictions.
+
+Dataset-level curves are the mean of the per-sequence curves (OTB); J and F are per-sequence means
+averaged over sequences (DAVIS); FPS is all tracked frames over all tracking time.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rts_ros.eval import metrics
+from rts_ros.eval.runner import SequenceResult
+
+
+@dataclass(frozen=True)
+class Summary:
+    tracker: str
+    sequences: int
+    frames: int
+    auc: float
+    precision20: float
+    norm_precision: float
+    j: float
+    f: float
+    fps: float
+    success: np.ndarray      # mean success curve over SUCCESS_THRESHOLDS
+    precision: np.ndarray    # mean precision curve over PRECISION_THRESHOLDS
+
+    @property
+    def jf(self) -> float:
+        return (self.j + self.f) / 2
+
+
+def _nanmean(values: list[float]) -> float:
+    vals = [v for v in values if not math.isnan(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def summarize(results: list[SequenceResult]) -> list[Summary]:
+    """One Summary per tracker, in first-seen order."""
+    out = []
+    for name in dict.fromkeys(r.tracker for r in results):
+        rs = [r for r in results if r.tracker == name]
+        scored = [r for r in rs if len(r.ious)]
+        succ = np.mean([metrics.success_curve(r.ious) for r in scored], 0) if scored else np.full(21, np.nan)
+        prec = np.mean([metrics.precision_curve(r.center_errors) for r in scored], 0) if scored else np.full(51, np.nan)
+        norm = (np.mean([metrics.precision_curve(r.norm_center_errors, metrics.NORM_PRECISION_THRESHOLDS)
+                         for r in scored], 0) if scored else np.full(51, np.nan))
+        secs = sum(r.seconds for r in rs)
+        frames = sum(r.tracked_frames for r in rs)
+        out.append(Summary(name, len(rs), frames, float(succ.mean()), float(prec[20]), float(norm.mean()),
+                           _nanmean([r.mean_j for r in rs]), _nanmean([r.mean_f for r in rs]),
+                           frames / secs if secs > 0 else float("nan"), succ, prec))
+    return out
+
+
+def _fmt(v: float, digits: int = 3) -> str:
+    return "-" if math.isnan(v) else f"{v:.{digits}f}"
+
+
+TABLE_HEADER = ("tracker", "sequences", "frames", "success AUC", "precision@20px", "norm. precision",
+                "J (mask IoU)", "F (boundary)", "J&F", "FPS")
+
+
+def table_rows(summaries: list[Summary]) -> list[list[str]]:
+    return [[s.tracker, str(s.sequences), str(s.frames), _fmt(s.auc), _fmt(s.precision20), _fmt(s.norm_precision),
+             _fmt(s.j), _fmt(s.f), _fmt(s.jf), _fmt(s.fps, 1)] for s in summaries]
+
+
+def markdown_table(summaries: list[Summary]) -> str:
+    lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
+    lines += ["| " + " | ".join(r) + " |" for r in table_rows(summaries)]
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(out_dir: Path, results: list[SequenceResult], summaries: list[Summary],
+                  title: str = "rts-eval") -> dict[str, Path]:
+    """Write results.md/.csv, per_sequence.csv, predictions/ and the two plots; return their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out_dir / "results.md", "csv": out_dir / "results.csv",
+             "per_sequence": out_dir / "per_sequence.csv"}
+    paths["markdown"].write_text(f"# {title}\n\n" + markdown_table(summaries))
+    with paths["csv"].open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(TABLE_HEADER)
+        w.writerows(table_rows(summaries))
+    with paths["per_sequence"].open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(("tracker", "sequence", "frames", "success AUC", "precision@20px", "norm. precision",
+                    "J", "F", "FPS"))
+        for r in results:
+            w.writerow((r.tracker, r.sequence, r.tracked_frames, _fmt(r.auc), _fmt(r.precision20),
+                        _fmt(r.norm_precision), _fmt(r.mean_j), _fmt(r.mean_f), _fmt(r.fps, 1)))
+    for r in results:
+        pred_dir = out_dir / "predictions" / r.tracker
+        pred_dir.mkdir(parents=True, exist_ok=True)
+        np.savetxt(pred_dir / f"{r.sequence}.txt", r.pred_boxes, fmt="%.2f", delimiter=",")
+    paths.update(write_plots(out_dir, summaries, title))
+    return paths
+
+
+def write_plots(out_dir: Path, summaries: list[Summary], title: str) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = {"success_plot": Path(out_dir) / "success_plot.png",
+             "precision_plot": Path(out_dir) / "precision_plot.png"}
+    ranked = sorted(summaries, key=lambda s: -np.nan_to_num(s.auc, nan=-1))
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+    for s in ranked:
+        ax.plot(metrics.SUCCESS_THRESHOLDS, s.success, lw=2, label=f"{s.tracker} [{_fmt(s.auc)}]")
+    ax.set(xlabel="overlap threshold", ylabel="success rate", xlim=(0, 1), ylim=(0, 1.02),
+           title=f"Success plot of OPE ({title})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(paths["success_plot"])
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+    for s in sorted(summaries, key=lambda s: -np.nan_to_num(s.precision20, nan=-1)):
+        ax.plot(metrics.PRECISION_THRESHOLDS, s.precision, lw=2, label=f"{s.tracker} [{_fmt(s.precision20)}]")
+    ax.set(xlabel="location error threshold (px)", ylabel="precision", xlim=(0, 50), ylim=(0, 1.02),
+           title=f"Precision plot of OPE ({title})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(paths["precision_plot"])
+    plt.close(fig)
+    return paths

@@ -1,0 +1,100 @@
+"""Running one tracker over one annotated sequence and scoring it (one-pass evaluation, OPE).
+
+The tracker starts on the first frame whose ground-truth box is valid and runs to the end without resets.
+Box metrics use every later frame where the target is present; J and F use every later frame with a mask
+annotation except the last one (the DAVIS protocol leaves out the first and the last frame).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rts_ros.data.eval_folders import EvalSequence
+from rts_ros.errors import InvalidInputError
+from rts_ros.eval import metrics
+
+
+@dataclass
+class SequenceResult:
+    tracker: str
+    sequence: str
+    pred_boxes: np.ndarray                 # (N, 4), NaN before the start frame / when no box
+    ious: np.ndarray                       # over evaluated frames
+    center_errors: np.ndarray
+    norm_center_errors: np.ndarray
+    j: list[float] = field(default_factory=list)
+    f: list[float] = field(default_factory=list)
+    seconds: float = 0.0                   # time inside the tracker calls only
+    tracked_frames: int = 0                # frames given to the tracker (start frame included)
+
+    @property
+    def auc(self) -> float:
+        return float(metrics.success_curve(self.ious).mean()) if len(self.ious) else float("nan")
+
+    @property
+    def precision20(self) -> float:
+        return float(metrics.precision_curve(self.center_errors)[20]) if len(self.ious) else float("nan")
+
+    @property
+    def norm_precision(self) -> float:
+        if not len(self.ious):
+            return float("nan")
+        return float(metrics.precision_curve(self.norm_center_errors, metrics.NORM_PRECISION_THRESHOLDS).mean())
+
+    @property
+    def mean_j(self) -> float:
+        return float(np.mean(self.j)) if self.j else float("nan")
+
+    @property
+    def mean_f(self) -> float:
+        return float(np.mean(self.f)) if self.f else float("nan")
+
+    @property
+    def fps(self) -> float:
+        return self.tracked_frames / self.seconds if self.seconds > 0 else float("nan")
+
+
+def run_sequence(tracker, seq: EvalSequence, max_frames: int | None = None, on_frame=None) -> SequenceResult:
+    """Track ``seq`` with ``tracker`` (see rts_ros.eval.trackers) and score it."""
+    n = len(seq) if max_frames is None else min(len(seq), max_frames)
+    valid = np.all(np.isfinite(seq.boxes[:n]), axis=1)
+    if not valid.any():
+        raise InvalidInputError(f"sequence {seq.name}: no frame has a valid ground-truth box to start from")
+    start = int(np.argmax(valid))
+    pred = np.full((n, 4), np.nan)
+    pred[start] = seq.boxes[start]
+    seconds, j, f = 0.0, [], []
+    for i in range(start, n):
+        image = seq.image(i)
+        if i == start:
+            gt_mask = seq.mask(i)
+            t0 = time.perf_counter()
+            tracker.start(image, seq.boxes[i], gt_mask)
+            seconds += time.perf_counter() - t0
+        else:
+            t0 = time.perf_counter()
+            p = tracker.step(image)
+            seconds += time.perf_counter() - t0
+            if p.box is not None:
+                pred[i] = p.box
+            if p.mask is not None and i < len(seq) - 1:
+                gt_mask = seq.mask(i)
+                if gt_mask is not None:
+                    if p.mask.shape != gt_mask.shape:
+                        raise InvalidInputError(f"{seq.name} frame {i}: predicted mask {p.mask.shape} vs "
+                                                f"annotation {gt_mask.shape}")
+                    j.append(metrics.mask_iou(p.mask, gt_mask))
+                    f.append(metrics.boundary_f(p.mask, gt_mask))
+        if on_frame is not None:
+            on_frame()
+    ev = valid.copy()
+    ev[: start + 1] = False
+    gt = seq.boxes[:n][ev]
+    return SequenceResult(
+        tracker=getattr(tracker, "name", type(tracker).__name__), sequence=seq.name, pred_boxes=pred,
+        ious=metrics.box_iou(pred[ev], gt), center_errors=metrics.center_error(pred[ev], gt),
+        norm_center_errors=metrics.normalized_center_error(pred[ev], gt), j=j, f=f, seconds=seconds,
+        tracked_frames=n - start,
+    )
