@@ -6,6 +6,7 @@ import hashlib
 import json
 import zlib
 from collections import OrderedDict
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +53,23 @@ def verify(arrays: dict[str, np.ndarray], sha_path: str | Path) -> list[str]:
         ref = json.load(fh)
     bad = [k for k, a in arrays.items() if ref.get(k) != tensor_sha256(a)]
     return bad + [k for k in ref if k not in arrays]
+
+
+RECIPE_FILES = {"rts": "rts50", "sta": "sta"}
+
+
+@lru_cache(maxsize=2)
+def recipe_arrays(parity_dir: str, network: str) -> "OrderedDict[str, np.ndarray]":
+    """Materialised and SHA-checked recipe of ``network`` ('rts'|'sta') from ``parity_dir``, cached per process."""
+    stem = Path(parity_dir) / "weights" / RECIPE_FILES[network]
+    arrays = materialise(load_recipe(f"{stem}.recipe.json"))
+    bad = verify(arrays, f"{stem}.sha256.json")
+    if bad:
+        raise CheckpointError(f"materialised recipe {stem} differs from its SHA-256 list at {bad[0]} "
+                              f"(and {len(bad) - 1} more); numpy's RandomState must be unchanged")
+    return arrays
+
+
+def recipe_constructor(parity_dir: str, network: str) -> dict:
+    """The recipe's constructor record {fun_module, fun_name, args, kwds}."""
+    return load_recipe(Path(parity_dir) / "weights" / f"{RECIPE_FILES[network]}.recipe.json")["constructor"]
