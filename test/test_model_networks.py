@@ -1,0 +1,128 @@
+"""Network construction: reference keys, kwargs validation, the small-backbone extension, shapes."""
+import pytest
+import torch
+
+from rts_ros.errors import ConfigError
+from rts_ros.model import build_rts, build_sta, config_to_kwds, rts_config
+from rts_ros.testing import REPO_ROOT
+
+DESIGN = REPO_ROOT.parent / "shared" / "design"
+RTS_KW = dict(filter_size=3, num_filters=16, optim_iter=5, backbone_pretrained=False, out_feature_dim=512,
+              frozen_backbone_layers=["conv1", "bn1", "layer1"], label_encoder_dims=(16, 32, 64),
+              use_bn_in_label_enc=False, clf_feat_blocks=0, final_conv=True, backbone_type="mrcnn",
+              clf_filter_size=4, clf_score_act="relu", clf_hinge_threshold=0.05, clf_activation_leak=0.1,
+              clf_with_extractor=True, clf_enc_input="sc", fusion_type="add")
+STA_KW = dict(filter_size=3, num_filters=16, optim_iter=5, backbone_pretrained=False, out_feature_dim=512,
+              frozen_backbone_layers=["conv1", "bn1", "layer1"], label_encoder_dims=(16, 32, 64, 128),
+              use_bn_in_label_enc=False, clf_feat_blocks=0, final_conv=True, backbone_type="mrcnn")
+SMALL_KW = dict(backbone_type="resnet", backbone_block="basic", backbone_layers=[1, 1, 1, 1], backbone_width=16,
+                out_feature_dim=64, decoder_mdim=16, label_encoder_dims=[8, 16, 32], num_filters=8)
+
+
+def _tsv(name):
+    path = DESIGN / name
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    rows = [l.split("\t") for l in path.read_text().splitlines() if l and not l.startswith("#")][1:]
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def _rows(net):
+    return [(k, str(list(v.shape)).replace(" ", ""), str(v.dtype).replace("torch.", ""))
+            for k, v in net.state_dict().items()]
+
+
+@pytest.mark.parametrize("build,kw,tsv", [(build_rts, RTS_KW, "rts50-state-dict.tsv"),
+                                          (build_sta, STA_KW, "sta-state-dict.tsv")])
+def test_state_dict_equals_reference_key_list(build, kw, tsv):
+    ref = [(k, s.replace(" ", ""), d) for k, s, d in _tsv(tsv)]
+    assert _rows(build(kw)) == ref
+
+
+def test_parameter_count_of_rts_matches_spec():
+    net = build_rts(RTS_KW)
+    assert sum(p.numel() for p in net.parameters()) == 43_848_002
+
+
+@pytest.mark.parametrize("kw,name", [
+    ({"backbone_type": "imagenet"}, "backbone_type"),
+    ({"clf_score_act": "bentpar"}, "clf_score_act"),
+    ({"fusion_type": "concat"}, "fusion_type"),
+    ({"label_encoder_dims": (16, 32)}, "label_encoder_dims"),
+    ({"filter_size": 0}, "filter_size"),
+    ({"optim_iter": "5"}, "optim_iter"),
+    ({"clf_feat_blocks": 2}, "clf_feat_blocks"),
+    ({"no_such_argument": 1}, "no_such_argument"),
+    ({"backbone_width": 32}, "backbone_width"),  # only with backbone_type='resnet'
+])
+def test_bad_kwargs_raise_config_error_naming_argument(kw, name):
+    with pytest.raises(ConfigError, match=name):
+        build_rts({**RTS_KW, **kw})
+
+
+def test_sta_refuses_rts_only_argument():
+    with pytest.raises(ConfigError, match="clf_filter_size"):
+        build_sta({**STA_KW, "clf_filter_size": 4})
+
+
+def test_config_round_trip_through_kwds():
+    cfg = rts_config(SMALL_KW)
+    assert rts_config(config_to_kwds(cfg)) == cfg
+    cfg = rts_config(RTS_KW)
+    assert rts_config(config_to_kwds(cfg)) == cfg
+
+
+def test_small_variant_shapes_and_size():
+    torch.manual_seed(0)
+    net = build_rts(SMALL_KW)
+    n = sum(p.numel() for p in net.parameters())
+    assert 0.1e6 < n < 3e6
+    img = torch.rand(2, 3, 128, 224) * 255
+    with torch.no_grad():
+        f = net.extract_backbone(net.preprocess(img))
+        assert {k: tuple(v.shape) for k, v in f.items()} == {
+            "layer1": (2, 16, 32, 56), "layer2": (2, 32, 16, 28), "layer3": (2, 64, 8, 14), "layer4": (2, 128, 4, 7)}
+        tm = net.segmentation_features(f["layer3"]).unsqueeze(1)
+        cf = net.classification_features(f["layer3"]).unsqueeze(1)
+        assert tm.shape == (2, 1, 64, 8, 14) and cf.shape == (2, 1, 64, 4, 7)
+        lab, w = net.label_encoder(torch.ones(1, 1, 128, 224), tm[:1])
+        tau = net.seg_learner.get_filter(tm[:1], lab, w, 2)
+        flt = net.classifier.get_filter(cf[:1], torch.tensor([[[60.0, 40.0, 50.0, 40.0]]]), torch.rand(1, 1, 5, 8), 2)
+        scores = net.classifier.scores(cf[1:], flt)
+        out = net.segment_target(tau, tm[1:], {k: v[1:] for k, v in f.items()}, scores)
+    assert tau.shape == (1, 8, 64, 3, 3) and flt.shape == (1, 64, 4, 4) and scores.shape == (1, 1, 5, 8)
+    assert out.shape == (1, 1, 128, 224) and torch.isfinite(out).all()
+
+
+def test_small_sta_runs():
+    torch.manual_seed(0)
+    sta = build_sta({**SMALL_KW, "label_encoder_dims": [8, 16, 32, 32]})
+    with torch.no_grad():
+        out = sta(torch.rand(1, 3, 64, 96) * 255, torch.tensor([10.0, 12.0, 30.0, 20.0]))
+    assert out.shape == (1, 1, 64, 96) and torch.isfinite(out).all()
+
+
+def test_learners_are_differentiable_through_iterations():
+    torch.manual_seed(0)
+    net = build_rts(SMALL_KW)
+    feat = torch.randn(2, 1, 64, 8, 14, requires_grad=True)
+    lab, w = torch.rand(2, 1, 8, 8, 14), torch.rand(2, 1, 8, 8, 14)
+    tau, its = net.seg_learner.get_filter(feat, lab, w, 3, return_iterates=True)
+    assert len(its) == 4
+    tau.square().sum().backward()
+    assert feat.grad is not None and net.seg_learner.filter_optimizer.residual_module.filter_reg.grad is not None
+    cf = torch.randn(2, 1, 64, 4, 7, requires_grad=True)
+    flt = net.classifier.get_filter(cf, torch.tensor([[[60.0, 40.0, 50.0, 40.0]]] * 2), torch.rand(2, 1, 5, 8), 2)
+    flt.square().sum().backward()
+    assert cf.grad is not None and net.classifier.filter_initializer.filter_conv.weight.grad is not None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu():
+    torch.manual_seed(0)
+    net = build_rts(SMALL_KW)
+    img = torch.rand(1, 3, 128, 224) * 255
+    with torch.no_grad():
+        a = net.extract_backbone(net.preprocess(img))["layer4"]
+        b = net.cuda().extract_backbone(net.preprocess(img.cuda()))["layer4"].cpu()
+    assert torch.allclose(a, b, rtol=1e-3, atol=1e-4)
