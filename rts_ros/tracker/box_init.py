@@ -1,0 +1,66 @@
+"""Box -> first-frame mask: the STA network (§3.4-A) or, without STA weights, OpenCV GrabCut in the box."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from rts_ros.tracker.crop import paste_back, sample_patch
+from rts_ros.tracker.geometry import box_to_state, crop_box
+
+log = logging.getLogger("rts_ros.tracker")
+
+
+def _clip_outside_box(logits: torch.Tensor, box) -> torch.Tensor:
+    """Logits = -100 outside the (int-truncated) box. Negative x0/y0 clamp to 0 (the reference would wrap)."""
+    x0, y0, w0, h0 = (int(v) for v in box)
+    out = torch.full_like(logits, -100.0)
+    ys, xs = max(y0, 0), max(x0, 0)
+    out[..., ys:max(y0 + h0, 0), xs:max(x0 + w0, 0)] = logits[..., ys:max(y0 + h0, 0), xs:max(x0 + w0, 0)]
+    return out
+
+
+def sta_mask(sta, image: torch.Tensor, box, cfg) -> torch.Tensor:
+    """image (1, 3, H, W) RGB 0..255 on the device -> bool mask (H, W) on the device."""
+    isz = tuple(cfg.sta_image_sample_size)
+    pos, sz, scale = box_to_state(box, cfg.sta_search_area_scale, isz)
+    crop, geom = sample_patch(image, pos, np.float32(scale) * np.array(isz, np.float32), isz,
+                              mode=cfg.sta_border_mode, max_scale_change=cfg.sta_patch_max_scale_change)
+    cbox = crop_box(pos, sz, geom.sample_pos, geom.sample_scale, isz)
+    inp = crop
+    if cfg.sta_normalize_input:
+        mean = torch.tensor((102.9801, 115.9465, 122.7717), device=crop.device).view(1, 3, 1, 1)
+        inp = crop.flip(1) - mean
+    logits = sta(inp, torch.as_tensor(cbox, device=crop.device).view(1, 4))
+    logits = logits.reshape(1, 1, *logits.shape[-2:])
+    full = paste_back(logits, geom.sample_pos, geom.sample_scale, image.shape[-2:], fill=-100.0)
+    full = _clip_outside_box(full, box)
+    return (full > 0)[0, 0]
+
+
+def grabcut_mask(image_rgb: np.ndarray, box, iterations: int = 5) -> np.ndarray:
+    """GrabCut initialised with the box; falls back to the filled box if GrabCut finds nothing."""
+    import cv2
+
+    H, W = image_rgb.shape[:2]
+    x, y, w, h = box
+    x0, y0 = int(max(np.floor(x), 0)), int(max(np.floor(y), 0))
+    x1, y1 = int(min(np.ceil(x + w), W)), int(min(np.ceil(y + h), H))
+    rect_mask = np.zeros((H, W), bool)
+    rect_mask[y0:y1, x0:x1] = True
+    if (x1 - x0) < 3 or (y1 - y0) < 3 or (x0 == 0 and y0 == 0 and x1 == W and y1 == H):
+        return rect_mask
+    gc = np.zeros((H, W), np.uint8)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    try:
+        cv2.grabCut(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), gc, (x0, y0, x1 - x0, y1 - y0), bgd, fgd,
+                    iterations, cv2.GC_INIT_WITH_RECT)
+    except cv2.error as e:  # degenerate colour models (e.g. a flat image)
+        log.warning("GrabCut failed (%s); using the box as the initial mask", e)
+        return rect_mask
+    m = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    if m.sum() < 0.05 * rect_mask.sum():
+        log.warning("GrabCut found almost nothing in the box; using the box as the initial mask")
+        return rect_mask
+    return m

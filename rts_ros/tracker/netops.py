@@ -1,0 +1,75 @@
+"""The few network calls the tracker makes, in the tracker's shapes (one sequence, seq dim = 1).
+
+Keeps rts_ros.model's layouts (frames, seq, ...) out of the algorithm code. Module names follow the
+state-dict prefixes (feature_extractor, target_model, label_encoder, classifier, clf_encoder, decoder).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+BGR_MEAN = (102.9801, 115.9465, 122.7717)
+
+
+class RTSOps:
+    def __init__(self, net: torch.nn.Module, device: torch.device) -> None:
+        self.net = net
+        self.device = device
+        self._mean = torch.tensor(BGR_MEAN, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+
+    def preprocess(self, rgb255: torch.Tensor) -> torch.Tensor:
+        """RGB 0..255 -> BGR minus mean (std 1), spec §3.1."""
+        if hasattr(self.net, "preprocess"):
+            return self.net.preprocess(rgb255)
+        return rgb255.flip(1) - self._mean
+
+    def backbone(self, rgb255: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.net.feature_extractor(self.preprocess(rgb255))
+
+    def seg_features(self, layer3: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, 1, 512, H, W)."""
+        return self.net.target_model.extract_features(layer3).unsqueeze(1)
+
+    def clf_features(self, layer3: torch.Tensor) -> torch.Tensor:
+        return self.net.classifier.extract_features(layer3).unsqueeze(1)
+
+    def label_encode(self, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 1, H, W) masks in [0, 1] -> (E, W) each (N, 1, K, h, w)."""
+        return self.net.label_encoder(masks)
+
+    def seg_init_filter(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.target_model.init_filter(x)
+
+    def seg_optimize(self, filt, x, labels, weights, num_iter: int) -> torch.Tensor:
+        if num_iter <= 0:
+            return filt
+        return self.net.target_model.optimize(filt, x, labels, weights, num_iter)
+
+    def seg_apply(self, x: torch.Tensor, filt: torch.Tensor) -> torch.Tensor:
+        return self.net.target_model.apply(x, filt)
+
+    def clf_init_filter(self, feats: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """feats (N, 1, C, h, w), boxes (N, 4) crop pixels -> filter (1, C, k, k)."""
+        return self.net.classifier.init_filter(feats, boxes.view(-1, 1, 4))
+
+    def clf_optimize(self, filt, feats, labels, weights, num_iter: int) -> torch.Tensor:
+        """labels (N, h', w'); weights (N,) tensor or None (uniform)."""
+        if num_iter <= 0:
+            return filt
+        lab = labels.unsqueeze(1)
+        w = None if weights is None else weights.view(-1, 1)
+        return self.net.classifier.optimize(filt, feats, lab, w, num_iter)
+
+    def clf_scores(self, feat: torch.Tensor, filt: torch.Tensor) -> torch.Tensor:
+        """(1, 1, C, h, w) -> (1, 1, h+1, w+1) for the even kernel."""
+        return self.net.classifier.scores(feat, filt)
+
+    def encode_scores(self, scores: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Score encoder H + bilinear resize to the seg feature size: (1, 1, K, h, w)."""
+        enc, _ = self.net.clf_encoder(scores)
+        e = F.interpolate(enc[:, 0], size=size, mode="bilinear", align_corners=False)
+        return e.unsqueeze(1)
+
+    def decode(self, fused: torch.Tensor, feats: dict[str, torch.Tensor], out_size: tuple[int, int]) -> torch.Tensor:
+        """Decoder -> logits (1, 1, H, W)."""
+        return self.net.decoder(fused, feats, out_size)

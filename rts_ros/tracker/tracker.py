@@ -1,0 +1,164 @@
+"""Public, ROS-free tracker: Tracker.from_weights(...).initialize(image, box) then track(image) per frame."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rts_ros.errors import CheckpointError, ConfigError, InvalidInputError, NotInitializedError
+from rts_ros.tracker.box_init import grabcut_mask, sta_mask
+from rts_ros.tracker.config import TrackerConfig
+from rts_ros.tracker.core import FrameInfo, RTSCore
+from rts_ros.tracker.geometry import tight_box_np
+from rts_ros.tracker.inputs import as_rgb_uint8, check_box, check_mask
+from rts_ros.tracker.netops import RTSOps
+from rts_ros.tracker.profiling import StageTimer
+from rts_ros.tracker.types import TrackResult, TrackState
+
+log = logging.getLogger("rts_ros.tracker")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(f"device {device!r} is not a valid torch device; use auto, cpu or cuda") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available here; use --device cpu or auto")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {device!r} is not supported; use auto, cpu or cuda")
+    return dev
+
+
+class Tracker:
+    """Tracks one target. Not thread-safe: use one Tracker per thread/target."""
+
+    def __init__(self, net: torch.nn.Module, sta: torch.nn.Module | None = None, device="auto",
+                 config: TrackerConfig | None = None, profile: bool = False) -> None:
+        self.config = (config or TrackerConfig()).validate()
+        self._device = resolve_device(device)
+        self.net = net.to(self._device).eval()
+        self.sta = sta.to(self._device).eval() if sta is not None else None
+        if self.config.box_init == "sta" and self.sta is None:
+            raise ConfigError("tracker config field 'box_init' = 'sta' but the weights have no STA network "
+                              "(sta.safetensors); use box_init 'auto' or 'grabcut', or give an init mask")
+        self.timer = StageTimer(self._device, profile)
+        self._ops = RTSOps(self.net, self._device)
+        self.reset()
+
+    @classmethod
+    def from_weights(cls, weights_dir: str | Path | None = None, device="auto",
+                     config: TrackerConfig | None = None, profile: bool = False) -> "Tracker":
+        """Load a weights folder (None: the shipped default model, see rts_ros.weights)."""
+        from rts_ros import weights as W
+
+        folder = Path(weights_dir) if weights_dir is not None else W.default_weights_dir()
+        net, sta = W.load_weights_dir(folder)
+        return cls(net, sta, device=device, config=config, profile=profile)
+
+    # --------------------------------------------------------------------------------- properties
+    @property
+    def device(self) -> str:
+        return str(self._device)
+
+    @property
+    def state(self) -> TrackState:
+        return self._state
+
+    @property
+    def profiling(self) -> bool:
+        return self.timer.enabled
+
+    @profiling.setter
+    def profiling(self, on: bool) -> None:
+        self.timer.enabled = bool(on)
+
+    @property
+    def last_info(self) -> FrameInfo | None:
+        """Internal values of the last tracked frame (flags, branch, scores...), for diagnostics."""
+        return self._last_info
+
+    def reset(self) -> None:
+        """Forget the target; the next call must be initialize()."""
+        self._core: RTSCore | None = None
+        self._state = TrackState.IDLE
+        self._frame_index = -1
+        self._image_hw: tuple[int, int] | None = None
+        self._last_info: FrameInfo | None = None
+        self.init_info: dict = {}
+
+    # --------------------------------------------------------------------------------- API
+    def initialize(self, image, box=None, mask=None) -> TrackResult:
+        """Start tracking on `image` (HxWx3 uint8 RGB; gray/RGBA converted) from a box [x, y, w, h] and/or a
+        mask (HxW, non-zero = target). Without a mask, the box is turned into a mask by STA (or GrabCut).
+        Returns the frame-0 result (mask = the initial mask, box = the given or the mask's tight box)."""
+        img = as_rgb_uint8(image, "init image")
+        hw = img.shape[:2]
+        if box is None and mask is None:
+            raise InvalidInputError("initialize() needs a box (x, y, w, h), a mask, or both")
+        m_np = check_mask(mask, hw) if mask is not None else None
+        if box is None:
+            box = tight_box_np(m_np)
+        box = check_box(box, hw)
+        self.reset()
+        self.timer.reset()
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            im_t = self._upload(img)
+            if m_np is not None:
+                m_t = torch.from_numpy(m_np).to(self._device)
+            else:
+                m_t = self._box_to_mask(img, im_t, box)
+            core = RTSCore(self._ops, self.config, self.timer)
+            self.init_info = core.initialize(im_t, box, m_t)
+            mask_out = (m_t.to(torch.uint8) * 255).cpu().numpy()
+        self.init_info["time_s"] = time.perf_counter() - t0
+        self._core = core
+        self._image_hw = hw
+        self._frame_index = 0
+        self._state = TrackState.TRACKING
+        return TrackResult(mask_out, tuple(float(v) for v in box), 1.0, self._state, 0,
+                           int(np.count_nonzero(mask_out)), dict(self.timer.times))
+
+    def track(self, image) -> TrackResult:
+        """Track the target in the next frame."""
+        if self._core is None:
+            raise NotInitializedError("track() called before initialize(); call initialize(image, box=...) first")
+        img = as_rgb_uint8(image, f"frame {self._frame_index + 1}")
+        if img.shape[:2] != self._image_hw:
+            raise InvalidInputError(
+                f"frame {self._frame_index + 1} has size {img.shape[1]}x{img.shape[0]} but the sequence started "
+                f"at {self._image_hw[1]}x{self._image_hw[0]}; call initialize() again for a new image size")
+        self.timer.reset()
+        with torch.inference_mode():
+            binary, info = self._core.track(self._upload(img))
+            with self.timer.stage("output"):
+                mask_out = (binary.to(torch.uint8) * 255).cpu().numpy()
+        self._frame_index += 1
+        seg_fail = info.is_lost_seg or info.seg_too_small
+        clf_fail = info.clf_flag == "not_found"
+        self._state = (TrackState.LOST if seg_fail and clf_fail else
+                       TrackState.UNCERTAIN if seg_fail or clf_fail else TrackState.TRACKING)
+        self._last_info = info
+        return TrackResult(mask_out, info.output_box, float(info.clf_max_score), self._state, self._frame_index,
+                           int(np.count_nonzero(mask_out)), dict(self.timer.times))
+
+    # --------------------------------------------------------------------------------- helpers
+    def _upload(self, img: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(img).to(self._device, non_blocking=True)
+        return t.permute(2, 0, 1).unsqueeze(0).to(torch.float32)
+
+    def _box_to_mask(self, img: np.ndarray, im_t: torch.Tensor, box) -> torch.Tensor:
+        mode = self.config.box_init
+        if mode == "sta" or (mode == "auto" and self.sta is not None):
+            m = sta_mask(self.sta, im_t, box, self.config)
+            if bool(m.any()):
+                return m
+            log.warning("STA produced an empty mask for box %s; falling back to GrabCut", box)
+        return torch.from_numpy(grabcut_mask(img, box)).to(self._device)
