@@ -127,6 +127,7 @@ def generate_sequence(seed: int, height: int = 240, width: int = 320, num_frames
         area = int(np.count_nonzero(mask))
         if area:
             boxes[t] = cv2.boundingRect(mask)
+        if amodal:
             occlusion[t] = 1.0 - area / amodal
         frames.append(frame)
         masks.append(mask)
@@ -165,11 +166,9 @@ def _make_target(rng: np.random.Generator, n: int, h: int, w: int, cfg: SynthCon
     if n >= 12 and rng.random() < cfg.exit_prob:
         t_leave = int(rng.integers(n // 4, n // 2))
         t_back = t_leave + int(rng.integers(max(2, n // 6), max(3, n // 3)))
-        side = int(rng.integers(4))
-        far = 3 * r * (1 + cfg.scale_amp) + speed * 4
-        outside = [np.array([-far, h / 2]), np.array([w + far, h / 2]),
-                   np.array([w / 2, -far]), np.array([w / 2, h + far])][side]
-        exit_plan = (t_leave, t_back, outside)
+        # The centre box already keeps r inside; the sprite's largest extent is r * exp(scale + aspect/2).
+        margin = 2.2 * r * np.exp(cfg.scale_amp + cfg.aspect_amp / 2) + 2 * speed
+        exit_plan = (t_leave, t_back, margin)
     centres = waypoint_path(rng, n, start, box, speed, exit_plan)
     return _Actor(sprite, _poses(rng, centres, cfg), above=False)
 

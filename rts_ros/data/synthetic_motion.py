@@ -5,26 +5,32 @@ import numpy as np
 
 
 def waypoint_path(rng: np.random.Generator, n: int, start: np.ndarray, box: tuple[float, float, float, float],
-                  max_speed: float, exit_plan: tuple[int, int, np.ndarray] | None = None) -> np.ndarray:
+                  max_speed: float, exit_plan: tuple[int, int, float] | None = None) -> np.ndarray:
     """(n, 2) centre positions that steer with inertia towards random waypoints inside ``box``.
 
-    ``exit_plan`` = (t_leave, t_back, outside_point): between the two frames the goal is a point
-    outside the frame, so the object leaves, lingers and comes back.
+    ``exit_plan`` = (t_leave, t_back, margin): from t_leave the goal is the point ``margin`` px beyond the
+    nearest side of ``box``, so the object leaves through it; from t_back it heads back inside (at 1.5x speed
+    until it is inside ``box`` again), then wanders as before.
     """
     x0, y0, x1, y1 = box
     pos = np.array(start, np.float64)
     vel = np.zeros(2)
     goal = _random_point(rng, box)
+    outside = None
     out = np.empty((n, 2))
     for t in range(n):
         out[t] = pos
         leaving = exit_plan is not None and exit_plan[0] <= t < exit_plan[1]
-        target = exit_plan[2] if leaving else goal
+        inside = x0 <= pos[0] <= x1 and y0 <= pos[1] <= y1
+        returning = exit_plan is not None and t >= exit_plan[1] and not inside
+        if leaving and outside is None:
+            outside = _exit_point(pos, box, exit_plan[2])
+        target = outside if leaving else goal
         if not leaving and np.linalg.norm(goal - pos) < max_speed * 3:
             goal = _random_point(rng, box)
         desired = target - pos
         dist = np.linalg.norm(desired)
-        speed = max_speed * (1.5 if leaving else rng.uniform(0.5, 1.0))
+        speed = max_speed * (1.5 if (leaving or returning) else rng.uniform(0.5, 1.0))
         if dist > 1e-6:
             desired = desired / dist * min(speed, dist)
         # Inertia: new velocity is a blend, so paths curve instead of zig-zagging.
@@ -33,9 +39,18 @@ def waypoint_path(rng: np.random.Generator, n: int, start: np.ndarray, box: tupl
         if v > speed:
             vel *= speed / v
         pos = pos + vel
-        if not leaving and exit_plan is None:
+        if exit_plan is None:
             pos = np.clip(pos, (x0, y0), (x1, y1))
     return out
+
+
+def _exit_point(pos: np.ndarray, box: tuple[float, float, float, float], margin: float) -> np.ndarray:
+    """Point ``margin`` beyond the side of ``box`` nearest to ``pos``, straight out from ``pos``."""
+    x0, y0, x1, y1 = box
+    gaps = [pos[0] - x0, x1 - pos[0], pos[1] - y0, y1 - pos[1]]
+    side = int(np.argmin(gaps))
+    return [np.array([x0 - margin, pos[1]]), np.array([x1 + margin, pos[1]]),
+            np.array([pos[0], y0 - margin]), np.array([pos[0], y1 + margin])][side]
 
 
 def _random_point(rng: np.random.Generator, box: tuple[float, float, float, float]) -> np.ndarray:
