@@ -58,11 +58,12 @@ class OpenCVTracker:
 class RTSTracker:
     """The library tracker (rts_ros.api.Tracker) with its box and mask outputs."""
 
-    def __init__(self, weights: Path | None = None, device: str = "auto", init_with_mask: bool = False):
+    def __init__(self, weights: Path | None = None, device: str = "auto", init_with_mask: bool = False,
+                 tracker=None, name: str = "rts"):
         from rts_ros.api import Tracker
 
-        self.name = "rts"
-        self._tracker = Tracker.from_weights(weights_dir=weights, device=device)
+        self.name = name
+        self._tracker = tracker if tracker is not None else Tracker.from_weights(weights_dir=weights, device=device)
         self._init_with_mask = init_with_mask
 
     def start(self, image: np.ndarray, box: np.ndarray, mask: np.ndarray | None = None) -> None:
