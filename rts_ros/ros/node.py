@@ -1,0 +1,310 @@
+"""The rts_tracker lifecycle node: ROS wiring around FrameProcessor (topics, QoS, services, parameters).
+
+configure: validate parameters, load the weights, warm up, create publishers and the reset service,
+start the worker thread. activate: subscribe to `image` and `rts/init`. deactivate: unsubscribe and
+forget the target. cleanup: stop the worker, drop publishers and free the model (GPU memory).
+"""
+from __future__ import annotations
+
+import gc
+import inspect
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+
+from rts_ros.errors import ConfigError, RTSError
+from rts_ros.msg import InitTarget, Track
+from rts_ros.ros import messages
+from rts_ros.ros.frames import Frame, FrameStore
+from rts_ros.ros.params import PTYPES, NodeSettings, all_param_specs, validate
+from rts_ros.ros.processor import FrameProcessor, stamp_ns
+from rts_ros.ros.stats import Stats
+
+WEIGHTS_HELP = ("get a model: convert the official RTS checkpoint with `rts-convert` or train one with `rts-train` "
+                "(README, section Weights), then set the parameter `weights` to the folder")
+THROTTLE_S = 5.0   # the same bad-input message at most once per this many seconds
+
+
+class TrackerNode(LifecycleNode):
+    def __init__(self, node_name: str = "rts_tracker", **kwargs: Any):
+        super().__init__(node_name, **kwargs)
+        self._specs = {s.name: s for s in all_param_specs()}
+        for spec in self._specs.values():
+            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(
+                type=PTYPES[spec.ptype], description=spec.description))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.settings: NodeSettings | None = None
+        self.tracker = None
+        self.stats = Stats()
+        self._store: FrameStore | None = None
+        self._processor: FrameProcessor | None = None
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._subs: list = []
+        self._pubs: dict[str, Any] = {}
+        self._reset_srv = None
+        self._last_error = ""
+        self._throttle: dict[str, tuple[float, int]] = {}
+        self._throttle_lock = threading.Lock()
+        self._active = False
+        self._last_image = 0.0
+        # /diagnostics reports in every lifecycle state (an unconfigured node says why)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timer = self.create_timer(self._param("diagnostics_period"), self._publish_diagnostics)
+
+    def _param(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    # --- parameters --------------------------------------------------------------------------------------
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        values = {name: self._param(name) for name in self._specs}
+        for p in params:
+            if p.name not in self._specs:
+                continue
+            values[p.name] = p.value
+        try:
+            validate(values)
+        except ConfigError as e:
+            return SetParametersResult(successful=False, reason=str(e))
+        if self.settings is not None:
+            self.get_logger().info(
+                f"parameter(s) {[p.name for p in params]} changed: they apply at the next configure "
+                "(lifecycle cleanup, then configure)")
+        return SetParametersResult(successful=True)
+
+    # --- logging -------------------------------------------------------------------------------------------
+    def log(self, level: str, key: str, text: str) -> None:
+        """Log `text`; the same key again within THROTTLE_S is counted and reported with the next line."""
+        now = time.monotonic()
+        with self._throttle_lock:
+            last, suppressed = self._throttle.get(key, (-1e9, 0))
+            if now - last < THROTTLE_S and level != "info":
+                self._throttle[key] = (last, suppressed + 1)
+                return
+            self._throttle[key] = (now, 0)
+        if suppressed:
+            text += f" (and {suppressed} more like this in the last {THROTTLE_S:.0f} s)"
+        logger = self.get_logger()
+        {"info": logger.info, "warn": logger.warning, "error": logger.error}[level](text)
+
+    # --- lifecycle -----------------------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            return self._configure()
+        except Exception as e:  # never leave the node in ErrorProcessing over a bug: say what happened
+            self._teardown()
+            return self._fail(f"configure failed unexpectedly: {e!r}\n{traceback.format_exc()}")
+
+    def _configure(self) -> TransitionCallbackReturn:
+        try:
+            self.settings = validate({name: self._param(name) for name in self._specs})
+        except ConfigError as e:
+            return self._fail(f"configure failed: invalid parameters: {e}")
+        s = self.settings
+        t0 = time.perf_counter()
+        try:
+            self.tracker = self._load_tracker(s)
+        except RTSError as e:
+            return self._fail(f"configure failed: cannot load the tracker weights: {e}. To fix: {WEIGHTS_HELP}")
+        except Exception as e:  # torch/OS errors of a broken install or file: still one clear line, no crash
+            return self._fail(f"configure failed: loading the weights from {s.weights or 'the default folder'!r} "
+                              f"raised {e!r}. To fix: {WEIGHTS_HELP}")
+        load_s = time.perf_counter() - t0
+        if s.warmup:
+            self._warmup()
+        self._pubs = {
+            "mask": self.create_publisher(Image, "rts/mask", 10),
+            "bbox": self.create_publisher(Track, "rts/bbox", 10),
+            "debug": self.create_publisher(Image, "rts/debug_image", 2),
+        }
+        self._reset_srv = self.create_service(Trigger, "rts/reset", self._on_reset)
+        self._store = FrameStore(s.frame_buffer)
+        self._processor = FrameProcessor(self.tracker, self._store, self.stats, self._publish, self.log,
+                                         s.publish_idle)
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._processor.run, args=(self._stop,), name="rts_worker",
+                                        daemon=True)
+        self._worker.start()
+        self._last_error = ""
+        self.get_logger().info(
+            f"configured: model from {s.weights or 'the shipped default folder'} on {self.tracker.device} "
+            f"(load {load_s:.1f} s{', warmed up' if s.warmup else ''})")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        s = self.settings
+        image_qos = qos_profile_sensor_data if not s.image_reliable else QoSProfile(
+            depth=s.image_depth, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+        if not s.image_reliable:
+            image_qos = QoSProfile(depth=s.image_depth, reliability=qos_profile_sensor_data.reliability,
+                                   durability=qos_profile_sensor_data.durability, history=HistoryPolicy.KEEP_LAST)
+        self._subs = [
+            self.create_subscription(Image, "image", self._on_image, image_qos),
+            self.create_subscription(InitTarget, "rts/init", self._on_init, QoSProfile(
+                depth=10, reliability=ReliabilityPolicy.RELIABLE)),
+        ]
+        self._active = True
+        topic = self.resolve_topic_name("image")
+        self.get_logger().info(f"active: tracking images from {topic}; send a box on "
+                               f"{self.resolve_topic_name('rts/init')} to start")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        if self._store is not None:
+            self._store.clear()
+        if self._processor is not None:
+            self._processor.reset()
+        self.get_logger().info("inactive: unsubscribed, target forgotten")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        self.get_logger().info("cleaned up: model released")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def release(self) -> None:
+        """Unsubscribe, stop the worker and free the model, whatever the lifecycle state."""
+        self._active = False
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        self._teardown()
+
+    def _fail(self, text: str) -> TransitionCallbackReturn:
+        self._last_error = text
+        self.get_logger().error(text)
+        self.tracker = None
+        return TransitionCallbackReturn.FAILURE
+
+    def _teardown(self) -> None:
+        self._stop.set()
+        if self._store is not None:
+            self._store.close()
+        if self._worker is not None:
+            self._worker.join(timeout=30.0)
+        self._worker = None
+        for pub in self._pubs.values():
+            self.destroy_publisher(pub)
+        self._pubs = {}
+        if self._reset_srv is not None:
+            self.destroy_service(self._reset_srv)
+            self._reset_srv = None
+        self._store = self._processor = None
+        self.tracker = None
+        self.settings = None
+        _release_memory()
+
+    # --- model ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _load_tracker(s: NodeSettings):
+        from rts_ros.api import Tracker  # torch is imported here, not at node construction
+
+        kwargs: dict[str, Any] = {"device": s.device, "config": s.tracker}
+        if "fp16" in inspect.signature(Tracker.from_weights).parameters:
+            kwargs["fp16"] = s.fp16
+        return Tracker.from_weights(s.weights or None, **kwargs)
+
+    def _warmup(self) -> None:
+        """One init and one track on a synthetic image, so the first real frame does not pay for lazy setup."""
+        warm = getattr(self.tracker, "warmup", None)
+        t0 = time.perf_counter()
+        if callable(warm):
+            warm()
+        else:
+            rng = np.random.default_rng(0)
+            img = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+            mask = np.zeros((240, 320), bool)
+            mask[90:150, 130:190] = True
+            self.tracker.initialize(img, box=(130, 90, 60, 60), mask=mask)
+            self.tracker.track(img)
+            self.tracker.reset()
+        self.get_logger().info(f"warm-up took {time.perf_counter() - t0:.1f} s")
+
+    # --- callbacks (executor thread: keep them short) -----------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        self._last_image = time.monotonic()
+        self._store.put_frame(msg, stamp_ns(msg.header))
+
+    def _on_init(self, msg: InitTarget) -> None:
+        self._store.put_init(msg)
+
+    def _on_reset(self, request, response):
+        idle = self.tracker is None or int(self.tracker.state) == 0
+        if idle and not self._store.init_waiting():
+            self.log("info", "reset-idle", "reset requested while idle: nothing to reset")
+            response.success, response.message = True, "already idle: nothing to reset"
+        else:
+            self._store.request_reset()
+            response.success, response.message = True, "tracking stopped; send a new init to start again"
+        return response
+
+    # --- outputs (worker thread) ---------------------------------------------------------------------------
+    def _publish(self, frame: Frame, result, rgb: np.ndarray, tracker_s: float, skipped: int) -> None:
+        header = frame.msg.header
+        h, w = rgb.shape[:2]
+        track = messages.track_message(header, result, w, h, skipped)
+        try:
+            if result is not None:
+                self._pubs["mask"].publish(messages.mask_message(header, result.mask))
+            debug = self._pubs["debug"]
+            if debug.get_subscription_count() > 0:  # the overlay costs time: only when someone looks
+                debug.publish(messages.debug_message(header, rgb, result, track))
+            self._pubs["bbox"].publish(track)
+        except Exception as e:  # e.g. RCLError "cannot publish data" under load: report, keep going
+            self.log("error", "publish", f"publishing failed: {e!r}")
+            return
+        if result is not None:
+            now_ns = self.get_clock().now().nanoseconds
+            self.stats.frame_done((now_ns - frame.stamp_ns) / 1e9, tracker_s)
+
+    # --- diagnostics -----------------------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        tracker = self.tracker
+        lvl, summary = DiagnosticStatus.OK, ""
+        state = "IDLE"
+        if tracker is None:
+            lvl, summary = DiagnosticStatus.ERROR, self._last_error or "not configured"
+        else:
+            state = messages.STATE_NAMES.get(int(tracker.state), "?")
+            if not self._active:
+                lvl, summary = DiagnosticStatus.WARN, "inactive"
+            elif time.monotonic() - self._last_image > 2.0:
+                lvl, summary = DiagnosticStatus.WARN, f"no image for 2 s on {self.resolve_topic_name('image')}"
+            elif state == "LOST":
+                lvl, summary = DiagnosticStatus.WARN, "target lost"
+            else:
+                summary = state.lower()
+        extra = {"state": state, "device": tracker.device if tracker is not None else "none",
+                 "lifecycle": "active" if self._active else ("inactive" if tracker is not None else "unconfigured")}
+        msg = messages.diagnostics_message(self.get_clock().now().to_msg(), f"{self.get_fully_qualified_name()}: tracker",
+                                           extra["device"], lvl, summary, self.stats.snapshot(), extra)
+        try:
+            self._diag_pub.publish(msg)
+        except Exception as e:
+            self.log("error", "publish-diag", f"publishing /diagnostics failed: {e!r}")
+
+
+def _release_memory() -> None:
+    """Drop the model's memory now (cleanup): collect, then return cached CUDA blocks if torch used CUDA."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

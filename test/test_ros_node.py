@@ -1,0 +1,469 @@
+"""The rts_tracker node as users meet it: a real node process (the rts_tracker console script) and a client
+process exchanging real messages over loopback. A small randomly initialised network is enough here: these
+tests check the node's mechanics (headers, states, inits, resets, lifecycle, bad input), not tracking quality.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy wheels not installed (make setup installs them)")
+
+from builtin_interfaces.msg import Time  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
+from rcl_interfaces.msg import Log  # noqa: E402
+from rcl_interfaces.msg import Parameter as ParamMsg  # noqa: E402
+from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from rts_ros.msg import InitTarget, Track  # noqa: E402
+from rts_ros.ros.harness import Client, NodeProcess, node_env, use_env  # noqa: E402
+from rts_ros.ros.image_conversion import fill_image  # noqa: E402
+from rts_ros.ros.synthetic_camera import synthetic_frame  # noqa: E402
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+W, H = 160, 120
+SMALL_NET = {"backbone_type": "resnet", "backbone_block": "basic", "backbone_layers": [1, 1, 1, 1],
+             "backbone_width": 8}
+# A fast tracker configuration for mechanics tests (few optimiser steps, small crops).
+FAST_TRACKER = {"image_sample_size": "[96, 96]", "sta_image_sample_size": "[96, 96]", "box_init": "grabcut",
+                "net_opt_iter": 2, "net_opt_update_iter": 1, "clf_net_opt_iter": 2, "clf_net_opt_update_iter": 1,
+                "clf_use_augmentation": "false"}
+WAIT = 60.0   # generous bound for one answer on a loaded 2-core machine
+
+
+def make_weights(folder: Path) -> Path:
+    """A real weights folder (safetensors + JSON) of a small randomly initialised RTS network."""
+    import torch
+
+    from rts_ros.model import build_rts
+    from rts_ros.weights import save_network
+
+    torch.manual_seed(0)
+    net = build_rts(dict(SMALL_NET))
+    save_network(folder, "rts", net.state_dict(), dict(SMALL_NET), fun_module="rts_ros.model", fun_name="build_rts")
+    return folder
+
+
+def write_params(path: Path, weights: Path | str, **extra) -> Path:
+    lines = ["/**:", "  ros__parameters:", f"    weights: \"{weights}\"", "    device: cpu",
+             "    diagnostics_period: 0.5", "    warmup: false"]
+    lines += [f"    {k}: {v}" for k, v in extra.items()]
+    lines += ["    tracker:"] + [f"      {k}: {v}" for k, v in FAST_TRACKER.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def stamp_of(t_ns: int) -> Time:
+    return Time(sec=t_ns // 1_000_000_000, nanosec=t_ns % 1_000_000_000)
+
+
+def ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+class Session:
+    """One node process (namespace `ns`) plus client-side publishers, subscriptions and helpers."""
+
+    def __init__(self, client: Client, ns_: str):
+        self.c, self.ns = client, ns_
+        node = client.node
+        self.image_pub = node.create_publisher(Image, f"{ns_}/camera/image", qos_profile_sensor_data)
+        self.init_pub = node.create_publisher(InitTarget, f"{ns_}/rts/init",
+                                              QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE))
+        client.subscribe(Track, f"{ns_}/rts/bbox", key=f"{ns_}/bbox")
+        client.subscribe(Image, f"{ns_}/rts/mask", key=f"{ns_}/mask")
+        self.frame_index = 0
+        self.t_ns = time.time_ns()
+
+    def tracks(self) -> list:
+        return self.c.msgs(f"{self.ns}/bbox")
+
+    def masks(self) -> list:
+        return self.c.msgs(f"{self.ns}/mask")
+
+    def wait_connected(self) -> None:
+        assert self.c.wait_for(lambda: self.image_pub.get_subscription_count() > 0
+                               and self.init_pub.get_subscription_count() > 0, WAIT), "node did not subscribe"
+
+    def image(self, rgb: np.ndarray | None = None, encoding: str = "rgb8", **override) -> Image:
+        """Next synthetic frame as a message (stamps strictly increasing), fields overridable."""
+        self.frame_index += 1
+        self.t_ns += 33_000_000
+        if rgb is None:
+            rgb, _ = synthetic_frame(self.frame_index, W, H)
+        msg = Image()
+        msg.header.stamp = stamp_of(self.t_ns)
+        msg.header.frame_id = f"cam{self.frame_index}"
+        fill_image(msg, rgb if encoding == "rgb8" else rgb[:, :, ::-1], encoding)
+        for k, v in override.items():
+            setattr(msg, k, v)
+        return msg
+
+    def send(self, msg: Image, wait_track: bool = True) -> Track | None:
+        """Publish; with wait_track, return the Track whose header equals the image's."""
+        self.image_pub.publish(msg)
+        if not wait_track:
+            return None
+        key = (ns(msg.header.stamp), msg.header.frame_id)
+        found = []
+
+        def have():
+            found[:] = [t for t in self.tracks() if (ns(t.header.stamp), t.header.frame_id) == key]
+            return bool(found)
+        assert self.c.wait_for(have, WAIT), f"no Track for image {key}"
+        return found[0]
+
+    def init(self, box=(0, 0, 0, 0), stamp_ns: int = 0, mask: Image | None = None) -> None:
+        m = InitTarget()
+        m.header.stamp = stamp_of(stamp_ns)
+        m.roi.x_offset, m.roi.y_offset, m.roi.width, m.roi.height = box
+        if mask is not None:
+            m.mask = mask
+        self.init_pub.publish(m)
+
+    def wait_init_result(self, since: int) -> Track:
+        """The Track with frame_index 0 and a non-IDLE state published after index `since` of tracks()."""
+        def have():
+            return any(t.state != Track.IDLE and t.frame_index == 0 for t in self.tracks()[since:])
+        assert self.c.wait_for(have, WAIT), "no init result published"
+        return [t for t in self.tracks()[since:] if t.state != Track.IDLE and t.frame_index == 0][-1]
+
+    def start_tracking(self) -> Track:
+        """Send a frame, init on it (stamp 0 = latest) with the synthetic target's box, return the init Track."""
+        rgb, box = synthetic_frame(self.frame_index + 1, W, H)
+        self.send(self.image(rgb))
+        n = len(self.tracks())
+        self.init(box)
+        return self.wait_init_result(n)
+
+    def reset(self) -> Trigger.Response:
+        return self.c.call(Trigger, f"{self.ns}/rts/reset", Trigger.Request())
+
+
+class Logs:
+    def __init__(self, client: Client):
+        self.c = client
+        client.subscribe(Log, "/rosout", QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE),
+                         key="rosout")
+
+    def wait(self, node: str, *phrases: str, timeout: float = WAIT) -> str:
+        """Wait for a /rosout line of `node` containing every phrase; returns it."""
+        hit = []
+
+        def have():
+            hit[:] = [m.msg for m in self.c.msgs("rosout")
+                      if m.name.endswith(node) and all(p in m.msg for p in phrases)]
+            return bool(hit)
+        assert self.c.wait_for(have, timeout), f"no log line of {node} containing {phrases}; got " + \
+            repr([m.msg[:200] for m in self.c.msgs("rosout") if m.name.endswith(node)][-8:])
+        return hit[-1]
+
+
+@pytest.fixture(scope="module")
+def ros_env(tmp_path_factory):
+    env = node_env()
+    use_env(env)
+    return env
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return make_weights(tmp_path_factory.mktemp("weights") / "small")
+
+
+@pytest.fixture(scope="module")
+def client(ros_env):
+    c = Client()
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def logs(client):
+    return Logs(client)
+
+
+@pytest.fixture(scope="module")
+def tracker_node(ros_env, weights, tmp_path_factory, client, logs):
+    """The shared node: namespace /t, image remapped to /t/camera/image, started by the console script."""
+    d = tmp_path_factory.mktemp("node")
+    params = write_params(d / "params.yaml", weights, frame_buffer=5)
+    proc = NodeProcess(["--params-file", str(params), "-r", "__ns:=/t", "-r", "image:=camera/image"],
+                       ros_env, d / "node.log")
+    session = Session(client, "/t")
+    try:
+        if not session.c.wait_for(lambda: session.image_pub.get_subscription_count() > 0, WAIT):
+            pytest.fail("the node did not subscribe; its output:\n" + proc.output()[-3000:])
+        yield session, proc
+    finally:
+        rc = proc.stop()
+        out = proc.output()
+        assert rc == 0, f"node exited with {rc}:\n{out[-3000:]}"
+        assert "Traceback" not in out, out[-3000:]
+
+
+@pytest.fixture
+def node(tracker_node, logs):
+    """The shared node, idle, with the client's records cleared."""
+    session, proc = tracker_node
+    assert proc.alive(), proc.output()[-3000:]
+    session.reset()
+    session.c.clear(f"{session.ns}/bbox")
+    session.c.clear(f"{session.ns}/mask")
+    # one frame so that the reset is applied before the test starts
+    t = session.send(session.image())
+    assert t.state == Track.IDLE
+    return session
+
+
+# --- tracking -------------------------------------------------------------------------------------------
+def test_init_by_topic_then_mask_and_bbox_carry_the_input_headers(node):
+    first = node.start_tracking()
+    assert first.state == Track.TRACKING and first.frame_index == 0
+    assert first.confidence == pytest.approx(1.0)
+    sent = [node.image() for _ in range(3)]
+    tracks = [node.send(m) for m in sent]
+    for i, (img, trk) in enumerate(zip(sent, tracks), start=1):
+        assert trk.header == img.header
+        assert trk.frame_index == i
+        assert trk.state in (Track.TRACKING, Track.UNCERTAIN, Track.LOST)
+        b = trk.bbox
+        assert b.x_offset + b.width <= W and b.y_offset + b.height <= H
+    key = {(ns(m.header.stamp), m.header.frame_id) for m in sent}
+    assert node.c.wait_for(lambda: len([m for m in node.masks()
+                                        if (ns(m.header.stamp), m.header.frame_id) in key]) == 3, WAIT)
+    for m in node.masks():
+        if (ns(m.header.stamp), m.header.frame_id) in key:
+            assert (m.encoding, m.width, m.height, m.step) == ("mono8", W, H, W)
+            values = np.frombuffer(bytes(m.data), np.uint8)
+            assert set(np.unique(values)) <= {0, 255}
+            trk = next(t for t in tracks if t.header == m.header)
+            assert trk.mask_area == int(np.count_nonzero(values))
+
+
+def test_init_with_mask_and_zero_roi_uses_the_mask_box(node):
+    node.send(node.image())
+    mask = np.zeros((H, W), np.uint8)
+    mask[30:50, 40:70] = 7  # nonzero = target
+    mmsg = Image()
+    fill_image(mmsg, mask, "mono8")
+    n = len(node.tracks())
+    node.init((0, 0, 0, 0), mask=mmsg)
+    first = node.wait_init_result(n)
+    assert (first.bbox.x_offset, first.bbox.y_offset, first.bbox.width, first.bbox.height) == (40, 30, 30, 20)
+    assert first.mask_area == 20 * 30
+
+
+def test_stamped_init_uses_the_buffered_frame_then_continues_from_the_newest(node, logs):
+    sent = [node.image() for _ in range(4)]
+    for m in sent:
+        node.send(m)
+    target = sent[1]
+    n = len(node.tracks())
+    node.init((50, 40, 30, 30), stamp_ns=ns(target.header.stamp))
+    first = node.wait_init_result(n)
+    assert first.header == target.header  # initialised on the older, buffered frame
+    nxt = node.send(node.image())
+    assert nxt.frame_index == 1 and ns(nxt.header.stamp) > ns(sent[-1].header.stamp)
+    # a stamp that is not buffered (frame_buffer is 5): warning, then init on the newest frame
+    n = len(node.tracks())
+    node.init((50, 40, 30, 30), stamp_ns=ns(sent[0].header.stamp) - 1)
+    first = node.wait_init_result(n)
+    logs.wait("rts_tracker", "matches no buffered image", "initialising on the newest image")
+    assert first.header.stamp == nxt.header.stamp
+
+
+def test_reset_stops_tracking_and_reset_while_idle_is_harmless(node, logs):
+    node.start_tracking()
+    assert node.send(node.image()).state != Track.IDLE
+    resp = node.reset()
+    assert resp.success and "stopped" in resp.message
+    assert node.send(node.image()).state == Track.IDLE
+    resp = node.reset()
+    assert resp.success and "nothing to reset" in resp.message
+    logs.wait("rts_tracker", "reset requested while idle")
+    assert node.send(node.image()).state == Track.IDLE
+
+
+def test_frames_arriving_while_busy_are_skipped_and_counted(node):
+    node.start_tracking()
+    burst = [node.image() for _ in range(15)]
+    for m in burst:
+        node.send(m, wait_track=False)
+        time.sleep(0.01)
+    last = burst[-1]
+    trk = node.send(node.image())  # lockstep frame after the burst: processed
+    got = [t for t in node.tracks() if t.frame_index > 0]
+    assert sum(t.frames_skipped for t in got) > 0
+    assert len([t for t in got if t.header.stamp in [m.header.stamp for m in burst]]) < len(burst)
+    assert ns(trk.header.stamp) > ns(last.header.stamp)
+
+
+def test_debug_image_and_diagnostics(node, client):
+    client.subscribe(Image, f"{node.ns}/rts/debug_image", key="debug")
+    client.subscribe(DiagnosticArray, "/diagnostics", key="diag")
+    node.start_tracking()
+    sent = node.image()
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:  # until the node has seen the debug subscriber
+        node.send(sent)
+        if any(m.header == sent.header for m in client.msgs("debug")):
+            break
+        sent = node.image()
+    dbg = [m for m in client.msgs("debug") if m.header == sent.header]
+    assert dbg and (dbg[0].encoding, dbg[0].width, dbg[0].height) == ("bgr8", W, H)
+
+    def diag_ok():
+        for arr in client.msgs("diag"):
+            for st in arr.status:
+                v = {kv.key: kv.value for kv in st.values}
+                if "/t/rts_tracker" in st.name and int(v.get("frames_processed", 0)) > 0:
+                    return True
+        return False
+    assert client.wait_for(diag_ok, WAIT)
+    st = [s for a in client.msgs("diag") for s in a.status if "/t/rts_tracker" in s.name][-1]
+    v = {kv.key: kv.value for kv in st.values}
+    for key in ("rate_hz", "latency_ms", "tracker_ms", "overhead_ms", "frames_skipped", "state", "device"):
+        assert key in v, key
+    assert v["device"] == "cpu" and st.hardware_id == "cpu"
+    assert float(v["latency_ms"]) >= float(v["tracker_ms"]) > 0
+
+
+# --- bad input: each gives one clear log line; the node keeps tracking ------------------------------------
+BAD_IMAGES = [
+    ("unknown encoding", dict(encoding="yuv422"), ("unsupported encoding 'yuv422'",)),
+    ("short data", dict(data=b"\x00" * 100), ("fewer than height*step",)),
+    ("small step", dict(step=W * 3 - 1), ("step", "smaller than one row")),
+    ("zero size", dict(width=0, height=0, step=0, data=b""), ("zero-size image",)),
+    ("size change", "resize", ("size changed from 160x120 to 80x60",)),
+]
+
+
+@pytest.mark.parametrize("what,override,phrases", BAD_IMAGES, ids=[b[0] for b in BAD_IMAGES])
+def test_bad_image_is_logged_and_tracking_goes_on(node, logs, what, override, phrases):
+    node.start_tracking()
+    if override == "resize":
+        bad = node.image(np.zeros((60, 80, 3), np.uint8))
+    else:
+        bad = node.image(**override)
+    node.send(bad, wait_track=False)
+    logs.wait("rts_tracker", "skipped image", *phrases)
+    trk = node.send(node.image())
+    assert trk.state != Track.IDLE and trk.frame_index >= 1
+
+
+def _mask_msg(h: int, w: int, encoding: str = "mono8") -> Image:
+    m = Image()
+    arr = np.zeros((h, w, 3 if encoding == "rgb8" else 1), np.uint8)
+    arr[5:15, 5:15] = 255
+    fill_image(m, arr, encoding)
+    return m
+
+
+BAD_INITS = [
+    ("zero roi", dict(box=(10, 10, 0, 20)), ("zero width or height",)),
+    ("roi outside", dict(box=(500, 400, 20, 20)), ("outside the 160x120 image",)),
+    ("mask wrong size", dict(box=(10, 10, 10, 10), mask=_mask_msg(60, 80)), ("differs from the image",)),
+    ("mask wrong encoding", dict(box=(10, 10, 10, 10), mask=_mask_msg(H, W, "rgb8")), ("send a mono8 mask",)),
+]
+
+
+@pytest.mark.parametrize("what,kwargs,phrases", BAD_INITS, ids=[b[0] for b in BAD_INITS])
+def test_bad_init_is_logged_and_the_previous_target_is_kept(node, logs, what, kwargs, phrases):
+    node.start_tracking()
+    node.init(**kwargs)
+    line = logs.wait("rts_tracker", "ignored init", *phrases)
+    assert "still tracking the previous target" in line
+    trk = node.send(node.image())
+    assert trk.state != Track.IDLE and trk.frame_index >= 1
+
+
+def test_burst_of_100_inits_collapses_to_the_newest(node, logs):
+    node.send(node.image())
+    n = len(node.tracks())
+    for i in range(100):
+        node.init((10 + i % 50, 20, 30, 30))
+    logs.wait("rts_tracker", "init requests arrived while one was pending")
+    # the last one sent is applied last: wait for an init result with its box
+    assert node.c.wait_for(lambda: any(t.frame_index == 0 and t.bbox.x_offset == 10 + 99 % 50
+                                       for t in node.tracks()[n:]), WAIT)
+    inits = [t for t in node.tracks()[n:] if t.frame_index == 0]
+    assert len(inits) < 100
+    assert node.send(node.image()).state != Track.IDLE
+
+
+# --- separate processes: lifecycle, start without weights, init before the first image -----------------
+def test_lifecycle_transitions(ros_env, weights, tmp_path, client, logs):
+    params = write_params(tmp_path / "p.yaml", weights, autostart="false", warmup="true")
+    proc = NodeProcess(["--params-file", str(params), "-r", "__ns:=/lc", "-r", "image:=camera/image"],
+                       ros_env, tmp_path / "lc.log")
+    s = Session(client, "/lc")
+    try:
+        def state() -> str:
+            return client.call(GetState, "/lc/rts_tracker/get_state", GetState.Request()).current_state.label
+
+        def change(tid: int) -> bool:
+            return client.call(ChangeState, "/lc/rts_tracker/change_state",
+                               ChangeState.Request(transition=Transition(id=tid))).success
+        assert state() == "unconfigured"
+        assert change(Transition.TRANSITION_CONFIGURE) and state() == "inactive"
+        logs.wait("rts_tracker", "warm-up took")
+        time.sleep(0.5)
+        s.send(s.image(), wait_track=False)
+        time.sleep(1.0)
+        assert s.tracks() == []          # inactive: not subscribed, nothing published
+        assert change(Transition.TRANSITION_ACTIVATE) and state() == "active"
+        s.wait_connected()
+        s.start_tracking()
+        assert change(Transition.TRANSITION_DEACTIVATE) and state() == "inactive"
+        assert change(Transition.TRANSITION_CLEANUP) and state() == "unconfigured"
+        logs.wait("rts_tracker", "model released")
+        assert change(Transition.TRANSITION_CONFIGURE) and change(Transition.TRANSITION_ACTIVATE)
+        s.wait_connected()
+        assert s.send(s.image()).state == Track.IDLE   # the target was forgotten at deactivate
+    finally:
+        assert proc.stop() == 0, proc.output()[-3000:]
+
+
+def test_missing_weights_one_clear_error_and_the_node_keeps_running(ros_env, tmp_path, client, logs):
+    params = write_params(tmp_path / "p.yaml", tmp_path / "no_such_weights")
+    proc = NodeProcess(["--params-file", str(params), "-r", "__ns:=/nw"], ros_env, tmp_path / "nw.log")
+    try:
+        line = logs.wait("rts_tracker", "no_such_weights")
+        assert "configure failed" in line and "rts-convert" in line
+        state = client.call(GetState, "/nw/rts_tracker/get_state", GetState.Request()).current_state.label
+        assert state == "unconfigured" and proc.alive()
+        # a bad parameter value is refused at once with the reason
+        req = SetParameters.Request(parameters=[ParamMsg(name="device", value=ParameterValue(
+            type=ParameterType.PARAMETER_STRING, string_value="gpu"))])
+        res = client.call(SetParameters, "/nw/rts_tracker/set_parameters", req).results[0]
+        assert not res.successful and "must be auto, cpu, cuda or cuda:N" in res.reason
+        out = proc.output()
+        assert out.count("configure failed") == 1 and "Traceback" not in out
+    finally:
+        assert proc.stop() == 0, proc.output()[-3000:]
+
+
+def test_init_before_any_image_waits_for_the_first_image(ros_env, weights, tmp_path, client, logs):
+    params = write_params(tmp_path / "p.yaml", weights)
+    proc = NodeProcess(["--params-file", str(params), "-r", "__ns:=/ib", "-r", "image:=camera/image"],
+                       ros_env, tmp_path / "ib.log")
+    s = Session(client, "/ib")
+    try:
+        s.wait_connected()
+        s.init((50, 40, 30, 30))
+        logs.wait("rts_tracker", "init received before any image")
+        first = s.send(s.image())
+        assert first.frame_index == 0 and first.state == Track.TRACKING
+    finally:
+        assert proc.stop() == 0, proc.output()[-3000:]
