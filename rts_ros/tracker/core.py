@@ -49,7 +49,8 @@ class FrameInfo:
     clf_memory_updated: bool
     clf_model_update_iters: int
     sample_coords: np.ndarray
-    sample_pos: np.ndarray
+    sample_pos: np.ndarray       # centre of the crop as cropped (from its coordinates)
+    search_center: np.ndarray    # requested crop centre pos + 8 * scale (the reference's sample_pos)
     pos: np.ndarray
     target_sz: np.ndarray
     target_scale: float
@@ -263,7 +264,7 @@ class RTSCore:
             is_lost_clf=self.is_lost_clf, soft_area=soft_area, reposition_branch=branch,
             search_area_rescaling_called=rescaled, target_not_found_counter=self.not_found_counter,
             seg_memory_updated=seg_updated, seg_model_update_iters=seg_iters, clf_memory_updated=clf_updated,
-            clf_model_update_iters=clf_iters, sample_coords=c.copy(), sample_pos=sample_pos, pos=self.pos.copy(),
+            clf_model_update_iters=clf_iters, sample_coords=c.copy(), sample_pos=sample_pos, search_center=center, pos=self.pos.copy(),
             target_sz=self.target_sz.copy(), target_scale=self.target_scale, clf_pos=self.clf_pos.copy(),
             clf_target_sz=self.clf_target_sz.copy(), seg_num_stored=self.seg_mem.num_used,
             clf_num_stored=self.clf_mem.num_stored, clf_scores=score_map,
