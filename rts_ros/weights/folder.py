@@ -97,7 +97,6 @@ def read_meta(folder: str | Path, network: str) -> dict:
 def load_network(folder: str | Path, network: str, device: str | torch.device | None = "cpu"
                  ) -> tuple[nn.Module, dict]:
     """Build ``network`` ('rts'|'sta') from ``folder``'s JSON kwargs, load its tensors strictly, move to device."""
-    from safetensors import SafetensorsError
     from safetensors.torch import load_file
 
     meta = read_meta(folder, network)
@@ -110,7 +109,7 @@ def load_network(folder: str | Path, network: str, device: str | torch.device | 
         raise ConfigError(f"{Path(folder) / (network + '.json')}: {err}") from None
     try:
         state = load_file(str(st), device="cpu")
-    except (SafetensorsError, OSError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - SafetensorError's import path differs between versions
         raise CheckpointError(f"{st}: corrupt safetensors file ({err}); convert the checkpoint again") from None
     load_state_strict(net, state, str(st))
     return net.to(resolve_device(device)).eval(), meta
