@@ -1,0 +1,107 @@
+"""Typed training configuration (YAML), e.g. config/train_small.yaml."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rts_ros.errors import ConfigError
+from rts_ros.train.processing import ProcessingConfig
+
+DATASET_KINDS = ("synthetic", "lasot", "got10k", "youtubevos", "davis")
+
+
+@dataclass
+class DatasetSpec:
+    """One training source: kind, sampling weight and reader keyword arguments."""
+    kind: str
+    weight: float = 1.0
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    network: str = "rts"                     # 'rts' or 'sta'
+    model: dict[str, Any] = field(default_factory=dict)     # build_rts / build_sta keyword arguments
+    init_weights: str | None = None          # weights folder to fine-tune from (freezes early layers, BN eval)
+    freeze_layers: tuple[str, ...] | None = None   # None: ('conv1','bn1','layer1') when fine-tuning, else none
+    datasets: list[DatasetSpec] = field(default_factory=lambda: [DatasetSpec("synthetic")])
+    crop_hw: tuple[int, int] = (480, 832)
+    search_area_factor: float = 5.0
+    num_test_frames: int = 3
+    max_gap: int = 100
+    batch_size: int = 15                     # global batch (split over torchrun processes)
+    batches_per_epoch: int = 1000
+    epochs: int = 200
+    lr: dict[str, float] = field(default_factory=lambda: {"backbone": 4e-5, "segmentation": 8e-5,
+                                                         "classifier": 2e-4})
+    milestones: tuple[int, ...] = (25, 115, 160)
+    gamma: float = 0.2
+    seg_loss_weight: float = 10.0
+    clf_loss_weights: tuple[float, float, float] = (100.0, 100.0, 100.0)   # initial, each intermediate, final
+    clf_optim_iter: int | None = None        # None: the model's optim_iter
+    seg_optim_iter: int | None = None
+    seed: int = 1
+    threads: int = 2
+    num_workers: int = 0
+    checkpoint_every: int = 100              # steps
+    keep_checkpoints: int = 3
+    max_steps: int | None = None             # stop early (after this many global steps in total)
+    max_minutes: float | None = None         # stop early after this wall time (checkpoint written)
+    device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown training config keys {sorted(unknown)}; known keys: {sorted(known)}")
+        data = dict(data)
+        if "datasets" in data:
+            data["datasets"] = [DatasetSpec(**d) if isinstance(d, dict) else d for d in data["datasets"]]
+        for key in ("crop_hw", "milestones", "clf_loss_weights", "freeze_layers"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
+        cfg = cls(**data)
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"training config {path} not found")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"training config {path} must be a YAML mapping")
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    def validate(self) -> None:
+        if self.network not in ("rts", "sta"):
+            raise ConfigError(f"network must be 'rts' or 'sta', got {self.network!r}")
+        for d in self.datasets:
+            if d.kind not in DATASET_KINDS:
+                raise ConfigError(f"dataset kind {d.kind!r} unknown; choose from {DATASET_KINDS}")
+        h, w = self.crop_hw
+        if h % 32 or w % 32 or h <= 0 or w <= 0:
+            raise ConfigError(f"crop_hw {self.crop_hw} must be positive multiples of 32 (the stride of layer4)")
+        if self.batch_size < 1 or self.batches_per_epoch < 1 or self.epochs < 1:
+            raise ConfigError("batch_size, batches_per_epoch and epochs must be >= 1")
+        missing = {"backbone", "segmentation", "classifier"} - set(self.lr)
+        if missing:
+            raise ConfigError(f"lr needs the groups backbone, segmentation, classifier (missing {sorted(missing)})")
+        if self.checkpoint_every < 1:
+            raise ConfigError("checkpoint_every must be >= 1")
+
+    def processing(self) -> ProcessingConfig:
+        return ProcessingConfig(output_hw=tuple(self.crop_hw), search_area_factor=self.search_area_factor,
+                                label_sigma_factor=0.25 / self.search_area_factor)

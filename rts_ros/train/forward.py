@@ -1,0 +1,111 @@
+"""Training forwards of spec §5 (RTS) and of STA (box -> mask), returning the weighted losses.
+
+RTS: classifier initialiser + GN iterates from the train frame (autograd through every step), scores of every
+iterate on the test frames, segmentation filter learned from the train mask, decoder on each test frame with
+the last filter iterate and the encoded scores of the last classifier iterate. The reference's per-test-frame
+refinement of the segmentation filter never reaches a prediction (spec §5), so it is not run here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from rts_ros.model import RTSNet, STANet
+from rts_ros.train.losses import hinge_mse_loss, lovasz_loss
+from rts_ros.train.samples import TrainingBatch
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    seg: float = 10.0                 # x Lovász
+    clf_init: float = 100.0           # initial classifier filter
+    clf_intermediate: float = 400.0   # shared by the intermediate iterates (400/4 = 100 each for 5 iterations)
+    clf_final: float = 100.0
+
+
+def _split(t: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return t[:n], t[n:]
+
+
+def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_iter: int, seg_iter: int
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total loss and its parts (floats) for one batch (train frames T, test frames S, sequences B)."""
+    T, B = batch.train_images.shape[:2]
+    S = batch.test_images.shape[0]
+    H, W = batch.test_images.shape[-2:]
+    images = torch.cat([batch.train_images.reshape(T * B, 3, H, W), batch.test_images.reshape(S * B, 3, H, W)])
+    feats = net.extract_backbone(net.preprocess(images))
+    test_feats = {k: v[T * B:] for k, v in feats.items()}
+    tm = net.segmentation_features(feats["layer3"])
+    cf = net.classification_features(feats["layer3"])
+    tm_train, tm_test = (x.reshape(-1, B, *x.shape[1:]) for x in _split(tm, T * B))
+    cf_train, cf_test = (x.reshape(-1, B, *x.shape[1:]) for x in _split(cf, T * B))
+
+    # Classifier: filter iterates from the train frame, scored on the test frames.
+    _, iterates = net.classifier.get_filter(cf_train, batch.train_boxes, batch.train_labels, clf_iter,
+                                            return_iterates=True)
+    test_scores = [net.classifier.scores(cf_test, f) for f in iterates]
+    clf_losses = [hinge_mse_loss(s, batch.test_labels, net.config.clf_hinge_threshold) for s in test_scores]
+    n_mid = max(len(clf_losses) - 2, 1)
+    clf_w = [weights.clf_init] + [weights.clf_intermediate / n_mid] * (len(clf_losses) - 2) + [weights.clf_final]
+    if len(clf_losses) == 1:
+        clf_w = [weights.clf_init]
+    clf_total = sum(w * l for w, l in zip(clf_w, clf_losses))
+
+    # Segmentation learner from the train mask (spatial weights only, zero initial filter).
+    labels, sample_w = net.label_encoder(batch.train_masks, tm_train)
+    tau = net.seg_learner.get_filter(tm_train, labels, sample_w, seg_iter)
+    logits = net.segment_target(tau, tm_test, test_feats, test_scores[-1], out_size=(H, W))
+    seg = lovasz_loss(torch.sigmoid(logits), batch.test_masks)
+    total = weights.seg * seg + clf_total
+    parts = {"total": float(total.detach()), "lovasz": float(seg.detach()),
+             "clf_init": float(clf_losses[0].detach()), "clf_final": float(clf_losses[-1].detach())}
+    with torch.no_grad():
+        pred = logits > 0
+        gt = batch.test_masks > 0.5
+        inter = (pred & gt).flatten(2).sum(-1).float()
+        union = (pred | gt).flatten(2).sum(-1).float()
+        parts["iou"] = float(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)).mean())
+    return total, parts
+
+
+def sta_forward(net: STANet, batch: TrainingBatch, weights: LossWeights, optim_iter: int | None = None
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Every frame of the batch is an independent STA sample: raw RGB crop + tight box of its mask -> mask.
+
+    Loss: weights.seg x (Lovász of the coarse mask + Lovász of the final mask).
+    """
+    images = torch.cat([batch.train_images.flatten(0, 1), batch.test_images.flatten(0, 1)])
+    masks = torch.cat([batch.train_masks.flatten(0, 1), batch.test_masks.flatten(0, 1)])
+    boxes = torch.stack([_mask_box(m) for m in masks]).unsqueeze(0)          # (1, N, 4)
+    size = tuple(images.shape[-2:])
+    n = net.config.optim_iter if optim_iter is None else optim_iter
+    feats = net.feature_extractor(images)                                    # STA input is not normalised
+    x = net.target_model.extract_features(feats["layer3"]).unsqueeze(0)     # (1, N, C, h, w)
+    lb, _ = net.label_encoder(boxes, x, size)
+    e1, w1 = net.bbox_encoder(boxes, x, size)
+    t1 = net.target_model.get_filter(x, e1, w1, n)
+    m1 = net.decoder(torch.cat([lb, net.target_model.apply(x, t1)], dim=2), feats, size)
+    e2, w2 = net.segm_encoder(torch.sigmoid(m1), x)
+    t2 = net.target_model_segm.get_filter(x, e2, w2, n)
+    m2 = net.decoder(torch.cat([lb, net.target_model_segm.apply(x, t2)], dim=2), feats, size)
+    gt = masks.unsqueeze(0)
+    coarse = lovasz_loss(torch.sigmoid(m1), gt)
+    final = lovasz_loss(torch.sigmoid(m2), gt)
+    total = weights.seg * (coarse + final)
+    with torch.no_grad():
+        pred, g = m2 > 0, gt > 0.5
+        inter = (pred & g).flatten(2).sum(-1).float()
+        union = (pred | g).flatten(2).sum(-1).float()
+        iou = float(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)).mean())
+    return total, {"total": float(total.detach()), "lovasz": float(final.detach()),
+                   "lovasz_coarse": float(coarse.detach()), "iou": iou}
+
+
+def _mask_box(mask: torch.Tensor) -> torch.Tensor:
+    ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
+    if len(xs) == 0:
+        return mask.new_zeros(4)
+    x0, y0 = xs.min(), ys.min()
+    return torch.stack([x0, y0, xs.max() - x0 + 1, ys.max() - y0 + 1]).to(mask.dtype)
