@@ -95,7 +95,13 @@ class TrackerNode(LifecycleNode):
         if suppressed:
             text += f" (and {suppressed} more like this in the last {THROTTLE_S:.0f} s)"
         logger = self.get_logger()
-        {"info": logger.info, "warn": logger.warning, "error": logger.error}[level](text)
+        # one call site per severity: rclpy refuses a call site whose severity changes between calls
+        if level == "info":
+            logger.info(text)
+        elif level == "warn":
+            logger.warning(text)
+        else:
+            logger.error(text)
 
     # --- lifecycle -----------------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:

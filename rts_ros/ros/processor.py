@@ -55,7 +55,11 @@ class FrameProcessor:
 
     def run(self, stop: threading.Event, poll_s: float = 0.2) -> None:
         while not stop.is_set():
-            self.step(poll_s)
+            try:
+                self.step(poll_s)
+            except Exception:  # even a failing logger must not end the worker
+                traceback.print_exc()
+                stop.wait(poll_s)
 
     def step(self, timeout: float) -> None:
         work = self.store.take(timeout)
@@ -118,7 +122,7 @@ class FrameProcessor:
             tracker_s = time.perf_counter() - t0
         except InvalidInputError as e:
             self.stats.add(input_errors=1)
-            self.log("error", "init-invalid", f"ignored init: {e} ({keep})")
+            self.log("error", f"init-invalid-{e}", f"ignored init: {e} ({keep})")
             return
         self._size = rgb.shape[:2]
         self._last_seq = max(self._last_seq, frame.seq)
