@@ -1,0 +1,121 @@
+"""Node overhead benchmark: stamp-to-publish latency minus tracker time, at 640x480 and 1280x720.
+
+Starts the rts_tracker node in a subprocess (loopback only, a ROS domain of its own), feeds it a synthetic
+camera in lockstep (next frame once the previous Track arrived, so no frame waits behind another) and reads
+the node's own figures from /diagnostics: per-frame medians of the stamp-to-publish latency, of the time
+spent inside the tracker, and of their difference (conversion, hand-over to the worker, mask/Track
+building and publishing: what the ROS layer adds).
+
+    python -m rts_ros.ros.bench [--weights DIR] [--device cpu] [--frames 15] [--sizes 640x480,1280x720]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _small_weights(folder: Path) -> Path:
+    import torch
+
+    from rts_ros.model import build_rts
+    from rts_ros.weights import save_network
+
+    kw = {"backbone_type": "resnet", "backbone_block": "basic", "backbone_layers": [1, 1, 1, 1], "backbone_width": 8}
+    torch.manual_seed(0)
+    save_network(folder, "rts", build_rts(dict(kw)).state_dict(), kw, fun_module="rts_ros.model", fun_name="build_rts")
+    return folder
+
+
+def _run_size(width: int, height: int, frames: int, weights: str, device: str, extra: list[str],
+              workdir: Path) -> dict:
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from rts_ros.msg import InitTarget, Track
+    from rts_ros.ros.harness import Client, NodeProcess, node_env, use_env
+    from rts_ros.ros.image_conversion import fill_image
+    from rts_ros.ros.synthetic_camera import synthetic_frame
+
+    env = node_env()
+    use_env(env)
+    ns = f"/bench{width}"
+    proc = NodeProcess(["-r", f"__ns:={ns}", "-p", f"weights:={weights}", "-p", f"device:={device}",
+                        "-p", "diagnostics_period:=0.5", *extra], env, workdir / f"node_{width}x{height}.log")
+    client = Client("rts_bench")
+    try:
+        node = client.node
+        img_pub = node.create_publisher(Image, f"{ns}/image", qos_profile_sensor_data)
+        init_pub = node.create_publisher(InitTarget, f"{ns}/rts/init", QoSProfile(
+            depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        client.subscribe(Track, f"{ns}/rts/bbox", key="track")
+        client.subscribe(DiagnosticArray, "/diagnostics", key="diag")
+        if not client.wait_for(lambda: img_pub.get_subscription_count() > 0, 300):
+            raise RuntimeError("the node did not come up; its output:\n" + proc.output()[-2000:])
+        clips = [synthetic_frame(i, width, height) for i in range(frames + 1)]
+        e2e = []
+        for i, (rgb, box) in enumerate(clips):
+            msg = Image()
+            fill_image(msg, rgb, "rgb8")
+            msg.header.frame_id = "bench"
+            msg.header.stamp = node.get_clock().now().to_msg()
+            stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+            img_pub.publish(msg)
+            if i == 0:
+                time.sleep(0.2)
+                init = InitTarget()
+                init.roi.x_offset, init.roi.y_offset, init.roi.width, init.roi.height = box
+                init_pub.publish(init)
+            ok = client.wait_for(lambda: any((t.header.stamp.sec, t.header.stamp.nanosec) == stamp
+                                             and t.state != Track.IDLE for t in client.msgs("track")), 120)
+            if not ok:
+                raise RuntimeError(f"no Track for frame {i}; node output:\n" + proc.output()[-2000:])
+            if i > 0:
+                e2e.append(time.time() - (stamp[0] + stamp[1] * 1e-9))
+        time.sleep(0.6)  # one more diagnostics period
+        diag = [s for a in client.msgs("diag") for s in a.status if f"{ns}/rts_tracker" in s.name]
+        values = {kv.key: kv.value for kv in diag[-1].values}
+        return {"latency_ms": float(values["latency_ms"]), "tracker_ms": float(values["tracker_ms"]),
+                "overhead_ms": float(values["overhead_ms"]), "device": values["device"],
+                "roundtrip_ms": statistics.median(e2e) * 1e3}
+    finally:
+        client.close()
+        proc.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="rts_tracker node overhead (stamp-to-publish latency - tracker time)")
+    ap.add_argument("--weights", default="", help="weights folder (default: the shipped model, else a small "
+                                                  "random network: the overhead does not depend on the model)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--frames", type=int, default=15, help="tracked frames per size (after the init frame)")
+    ap.add_argument("--sizes", default="640x480,1280x720")
+    args = ap.parse_args(argv)
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="rts_bench_") as tmp:
+        weights, extra, label = args.weights, [], args.weights
+        if not weights:
+            try:
+                from rts_ros.weights import default_weights_dir
+
+                weights, label = str(default_weights_dir()), "shipped default model"
+            except Exception:  # no shipped model here: a small network gives the same node overhead
+                weights, label = str(_small_weights(Path(tmp) / "small")), "small random network"
+                extra = ["-p", "tracker.image_sample_size:=[96, 96]", "-p", "tracker.box_init:=grabcut"]
+        print(f"rts_tracker node overhead ({label}, device {args.device}, {args.frames} frames per size, lockstep)")
+        print(f"{'size':>10} {'latency ms':>11} {'tracker ms':>11} {'overhead ms':>12} {'round trip ms':>14}")
+        for w, h in sizes:
+            r = _run_size(w, h, args.frames, weights, args.device, extra, Path(tmp))
+            print(f"{w}x{h:<6} {r['latency_ms']:11.1f} {r['tracker_ms']:11.1f} {r['overhead_ms']:12.1f} "
+                  f"{r['roundtrip_ms']:14.1f}   ({r['device']})")
+        print("latency: image stamp to Track publish in the node; overhead = latency - tracker call (medians); "
+              "round trip: stamp to Track received by this process")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
