@@ -85,3 +85,15 @@ def test_gauss_newton_step_is_exact_line_minimum():
     for t in (0.9, 1.1):
         assert loss(f1) < loss(f0 + t * d)
     assert loss(f1) < loss(f0)
+
+
+def test_box_rasterisation_truncates_and_slices_like_python():
+    from rts_ros.model.encoders import boxes_to_masks
+
+    m = boxes_to_masks(torch.tensor([[2.9, 1.5, 3.99, 2.2], [-5.0, 2.0, 10.0, 3.0], [4.0, -30.0, 2.0, 20.0]]), (12, 16))
+    assert m.shape == (3, 1, 12, 16)
+    expect = torch.zeros(3, 12, 16)
+    expect[0, 1:3, 2:5] = 1          # int() truncation: x=2, y=1, w=3, h=2
+    expect[1, 2:5, 0:5] = 1          # negative x clipped at 0, end x+w = 5
+    expect[2, 0:12 - 10, 4:6] = 1    # end y+h = -10 is a negative slice end (reference behaviour)
+    assert torch.equal(m[:, 0], expect)

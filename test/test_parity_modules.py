@@ -68,3 +68,14 @@ def test_parity_sta_needs_normalised_input_for_fixture(parity, sta_results):
     with torch.no_grad():
         raw = net(torch.from_numpy(fx["in.image_rgb255"]), torch.from_numpy(fx["in.box_xywh"]))
     assert rel_error(raw.numpy().reshape(fx["pred_final"].shape), fx["pred_final"]) > 1e-2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_parity_modules_on_cuda(parity):
+    # TF32 convolutions (the cuDNN default) are not float32-exact; parity needs them off.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    for name, run in (("rts", run_rts), ("sta", run_sta)):
+        fx = dict(np.load(parity / "modules" / f"{name}_modules.npz"))
+        manifest = [k for k in fx]
+        _check_all(fx, run(_network(parity, name).cuda(), fx), manifest)

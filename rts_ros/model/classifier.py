@@ -28,7 +28,7 @@ class FilterInitializer(nn.Module):
     def forward(self, feat: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         frames, seq = feat.shape[:2]
         x = self.filter_conv(feat.reshape(frames * seq, *feat.shape[2:]))
-        b = boxes.reshape(frames * seq, 4).to(x.dtype)
+        b = boxes.reshape(frames * seq, 4).to(device=x.device, dtype=x.dtype)
         idx = torch.arange(frames * seq, device=x.device, dtype=x.dtype)
         rois = torch.stack([idx, b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]], dim=1)
         k = self.filter_size
@@ -54,7 +54,7 @@ class HingeOptimizer(nn.Module):
         if sample_weight is None:
             sw = torch.full((), math.sqrt(1.0 / frames), dtype=feat.dtype, device=feat.device)
         else:
-            sw = sample_weight.reshape(frames, -1).to(feat.dtype).sqrt().view(frames, -1, 1, 1, 1)
+            sw = sample_weight.reshape(frames, -1).to(device=feat.device, dtype=feat.dtype).sqrt().view(frames, -1, 1, 1, 1)
         m = ((y > self.hinge_threshold).to(feat.dtype) + self.leak).clamp(max=1.0)
         target = m * y
         lam2 = self.reg * self.reg

@@ -36,11 +36,11 @@ class MaskEncoder(nn.Module):
         return (label.view(frames, seq, *label.shape[1:]), weight.view(frames, seq, *weight.shape[1:]))
 
 
-def boxes_to_masks(boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def boxes_to_masks(boxes: torch.Tensor, size: tuple[int, int], device: torch.device | None = None) -> torch.Tensor:
     """Rasterise boxes (B, 4) [x, y, w, h] into (B, 1, H, W) binary masks like the reference STA:
     values truncated toward zero, rows/cols [max(0, y), y + h) with Python slice semantics (a negative
     end wraps around, as in the reference)."""
-    out = torch.zeros(boxes.shape[0], 1, *size, dtype=torch.float32, device=boxes.device)
+    out = torch.zeros(boxes.shape[0], 1, *size, dtype=torch.float32, device=device or boxes.device)
     for i, (x, y, w, h) in enumerate(boxes.detach().cpu().tolist()):
         x, y, w, h = int(x), int(y), int(w), int(h)
         out[i, :, max(0, y):y + h, max(0, x):x + w] = 1.0
@@ -66,7 +66,7 @@ class BoxEncoder(nn.Module):
         """``boxes`` (frames, seq, 4) crop pixels, ``feat`` (frames, seq, C, h, w) target-model features,
         ``im_size`` (H, W) of the crop. Returns (label, weights), each (frames, seq, K, h, w)."""
         frames, seq = feat.shape[:2]
-        m = boxes_to_masks(boxes.reshape(-1, 4), im_size)
+        m = boxes_to_masks(boxes.reshape(-1, 4), im_size, feat.device).to(feat.dtype)
         x = self.res2(self.res1(self.pool(self.conv_block(m))))
         f = feat.reshape(frames * seq, *feat.shape[2:])
         if x.shape[-2:] != f.shape[-2:]:

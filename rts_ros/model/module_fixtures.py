@@ -34,8 +34,9 @@ def rel_error(ours: np.ndarray, ref: np.ndarray) -> float:
 
 @torch.no_grad()
 def run_rts(net: RTSNet, fx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every non-input, non-loss array of the 'rts' fixtures, computed by ``net`` (CPU float32)."""
-    T: Callable[[str], torch.Tensor] = lambda n: torch.from_numpy(np.asarray(fx[n]))
+    """Every non-input, non-loss array of the 'rts' fixtures, computed by ``net`` on its device (float32)."""
+    dev = next(net.parameters()).device
+    T: Callable[[str], torch.Tensor] = lambda n: torch.from_numpy(np.asarray(fx[n])).to(dev)
     out: dict[str, torch.Tensor] = {}
     out["preprocessed"] = net.preprocess(T("in.image_rgb255"))
     feats = net.extract_backbone(T("preprocessed"))
@@ -75,16 +76,17 @@ def run_rts(net: RTSNet, fx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     size = tuple(fx["test.decoder_out"].shape[-2:])
     out["test.decoder_out"] = net.decoder(T("test.fused"), test_feats, size)
     out["test.segment_target"] = net.segment_target(T("seg.filter"), tm[1:2], test_feats, T("clf.scores_test"), size)
-    return {k: v.numpy().reshape(np.shape(fx[k])) for k, v in out.items()}
+    return {k: v.cpu().numpy().reshape(np.shape(fx[k])) for k, v in out.items()}
 
 
 @torch.no_grad()
 def run_sta(sta: STANet, fx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Every non-input, non-loss array of the 'sta' fixtures. The fixtures ran STANet.forward on the
     bgr255-normalised crop, hence ``sta.preprocess`` here."""
-    img = sta.preprocess(torch.from_numpy(np.asarray(fx["in.image_rgb255"])))
+    dev = next(sta.parameters()).device
+    img = sta.preprocess(torch.from_numpy(np.asarray(fx["in.image_rgb255"])).to(dev))
     res = sta.run(img, torch.from_numpy(np.asarray(fx["in.box_xywh"])), return_iterates=True)
-    return {k: v.numpy().reshape(np.shape(fx[k])) for k, v in res.items() if k in fx}
+    return {k: v.cpu().numpy().reshape(np.shape(fx[k])) for k, v in res.items() if k in fx}
 
 
 def compared_names(fx_keys) -> list[str]:
