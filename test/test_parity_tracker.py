@@ -24,7 +24,7 @@ def recipe_networks(parity_dir):
     nets = []
     for name, build in (("rts", build_rts), ("sta", build_sta)):
         net = build(recipe_constructor(str(parity_dir), name)["kwds"])
-        sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in recipe_arrays(str(parity_dir), name).items()}
+        sd = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in recipe_arrays(str(parity_dir), name).items()}
         net.load_state_dict(sd, strict=True)
         nets.append(net.eval())
     return nets

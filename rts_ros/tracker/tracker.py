@@ -56,10 +56,10 @@ class Tracker:
     def from_weights(cls, weights_dir: str | Path | None = None, device="auto",
                      config: TrackerConfig | None = None, profile: bool = False) -> "Tracker":
         """Load a weights folder (None: the shipped default model, see rts_ros.weights)."""
-        from rts_ros import weights as W
+        from rts_ros.weights import load_weights_folder
 
-        folder = Path(weights_dir) if weights_dir is not None else W.default_weights_dir()
-        net, sta = W.load_weights_dir(folder)
+        wf = load_weights_folder(weights_dir, device=resolve_device(device))
+        net, sta = wf.rts, wf.sta
         return cls(net, sta, device=device, config=config, profile=profile)
 
     # --------------------------------------------------------------------------------- properties
