@@ -152,3 +152,41 @@ def test_full_trainer_checkpoint_with_settings_and_stats(truncated, tmp_path, mo
         monkeypatch.delitem(sys.modules, part, raising=False)
     loaded = read_checkpoint(path)
     assert list(loaded.state_dict) == list(ck.state_dict)
+
+
+def test_cli_reports_one_line_errors(truncated, tmp_path, capsys):
+    from rts_ros.cli.convert import main
+
+    cases = [(tmp_path / "missing.pth", tmp_path / "w", "no such file"),
+             (truncated["rts"], tmp_path / "w", "491 missing keys"),
+             (_small_official(tmp_path), truncated["rts"], "cannot write")]  # OUT_DIR is a file
+    for src, out, text in cases:
+        assert main([str(src), str(out), "-q"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("rts-convert: error: ") and text in err[0]
+
+
+def _small_official(tmp_path):
+    from rts_ros.model import build_rts
+
+    kw = dict(backbone_type="resnet", backbone_block="basic", backbone_layers=[1, 1, 1, 1], backbone_width=8,
+              out_feature_dim=32, decoder_mdim=8, label_encoder_dims=(4, 8, 8), num_filters=4)
+    return write_official_checkpoint(tmp_path / "small.pth", "rts", build_rts(kw).state_dict(), kw)
+
+
+def test_cli_converts_a_small_official_layout_file(tmp_path, capsys):
+    import json
+
+    from rts_ros.cli.convert import main
+    from rts_ros.weights import load_weights_folder
+
+    src = _small_official(tmp_path)
+    assert main([str(src), str(tmp_path / "w")]) == 0
+    out = capsys.readouterr()
+    assert "rts:" in out.out and "reading checkpoint" in out.err
+    meta = json.loads((tmp_path / "w" / "rts.json").read_text())
+    assert meta["constructor"]["kwds"]["fusion_type"] == "add" and meta["constructor"]["kwds"]["clf_filter_size"] == 4
+    assert meta["constructor"]["kwds"]["backbone_pretrained"] is False
+    wf = load_weights_folder(tmp_path / "w")
+    ref = read_checkpoint(src).state_dict
+    assert wf.sta is None and all(torch.equal(v, ref[k]) for k, v in wf.rts.state_dict().items())

@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     except RTSError as err:
         print(f"rts-convert: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. OUT_DIR not writable or a file
+        print(f"rts-convert: error: cannot write {err.filename or args.out_dir}: {err.strerror or err}; "
+              f"choose a writable OUT_DIR", file=sys.stderr)
+        return 2
     print(f"{res.network}: {res.num_tensors} tensors -> {res.safetensors} (+ {res.json.name}), "
           f"source sha256 {res.source_sha256}")
     return 0
