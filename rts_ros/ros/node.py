@@ -126,6 +126,8 @@ class TrackerNode(LifecycleNode):
             return self._fail(f"configure failed: loading the weights from {s.weights or 'the default folder'!r} "
                               f"raised {e!r}. To fix: {WEIGHTS_HELP}")
         load_s = time.perf_counter() - t0
+        if s.fp16 and not _supports_fp16():
+            self.get_logger().warning("fp16 requested but this tracker library has no half-precision mode: running fp32")
         if s.warmup:
             self._warmup()
         self._pubs = {
@@ -224,7 +226,7 @@ class TrackerNode(LifecycleNode):
         from rts_ros.api import Tracker  # torch is imported here, not at node construction
 
         kwargs: dict[str, Any] = {"device": s.device, "config": s.tracker}
-        if "fp16" in inspect.signature(Tracker.from_weights).parameters:
+        if _supports_fp16():
             kwargs["fp16"] = s.fp16
         return Tracker.from_weights(s.weights or None, **kwargs)
 
@@ -306,6 +308,12 @@ class TrackerNode(LifecycleNode):
             self._diag_pub.publish(msg)
         except Exception as e:
             self.log("error", "publish-diag", f"publishing /diagnostics failed: {e!r}")
+
+
+def _supports_fp16() -> bool:
+    from rts_ros.api import Tracker
+
+    return "fp16" in inspect.signature(Tracker.from_weights).parameters
 
 
 def _release_memory() -> None:

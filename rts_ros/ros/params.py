@@ -52,7 +52,7 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("weights", "string", "",
               "weights folder (rts.safetensors + rts.json, optional sta.*); empty = the shipped default model"),
     ParamSpec("device", "string", "auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N", _device),
-    ParamSpec("fp16", "bool", False, "half-precision inference on CUDA (ignored on CPU)"),
+    ParamSpec("fp16", "bool", False, "half-precision inference on CUDA where the tracker library supports it (otherwise fp32, with a warning)"),
     ParamSpec("autostart", "bool", True,
               "configure and activate at start; false = wait for lifecycle transitions"),
     ParamSpec("warmup", "bool", True, "run the networks once at configure so the first frame is not slow"),
