@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from rts_ros.model import build_rts, build_sta
 from rts_ros.model.module_fixtures import compared_names, rel_error, run_rts, run_sta, tolerance
 from rts_ros.weights import load_weights_folder
 from rts_ros.weights.official import write_official_checkpoint
@@ -33,10 +34,12 @@ def converted(parity, tmp_path_factory):
     fmt = json.loads((parity / "checkpoints" / "format.json").read_text())
     files, logs = {}, {}
     for net, (key, name) in FILES.items():
-        tensors = {k: torch.from_numpy(v) for k, v in recipe_arrays(str(parity), net).items()}
-        path = write_official_checkpoint(base / name, net, tensors, _as_pickled(fmt[key]["constructor"]),
-                                         epoch=fmt[key]["values"]["epoch"])
-        del tensors
+        kwds = _as_pickled(fmt[key]["constructor"])
+        model = (build_rts if net == "rts" else build_sta)(kwds)
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in recipe_arrays(str(parity), net).items()})
+        # a real Module.state_dict() (with its _metadata), as the reference trainer saves it
+        path = write_official_checkpoint(base / name, net, model.state_dict(), kwds, epoch=fmt[key]["values"]["epoch"])
+        del model
         proc = subprocess.run(_convert_cmd() + [str(path), str(base / "weights")], capture_output=True, text=True,
                               timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]

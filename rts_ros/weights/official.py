@@ -48,8 +48,10 @@ def write_official_checkpoint(path: str | Path, network: str, state_dict: dict, 
     """Save ``state_dict`` (tensors) with the constructor ``kwds`` as an official-layout file.
     ``legacy=True`` writes the pre-1.6 (non-zip) format."""
     fun_module, fun_name, actor, net_type = OFFICIAL[network]
-    data = {"epoch": epoch, "actor_type": actor, "net_type": net_type,
-            "net": OrderedDict((k, torch.as_tensor(v)) for k, v in state_dict.items()), "net_info": None,
+    net = OrderedDict((k, torch.as_tensor(v)) for k, v in state_dict.items())
+    if hasattr(state_dict, "_metadata"):  # module versions, as in a real Module.state_dict()
+        net._metadata = state_dict._metadata  # type: ignore[attr-defined]
+    data = {"epoch": epoch, "actor_type": actor, "net_type": net_type, "net": net, "net_info": None,
             "constructor": NetConstructor(fun_name, fun_module, (), dict(kwds))}
     data.update(extra or {})
     with _fake_ltr_module():
