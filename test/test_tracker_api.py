@@ -1,0 +1,122 @@
+"""Public Tracker API: input validation, states, errors (a tiny random network: fast, no fixtures)."""
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from rts_ros.api import Tracker, TrackerConfig, TrackResult, TrackState
+from rts_ros.errors import ConfigError, InvalidInputError, NotInitializedError
+
+TINY_KWDS = {"backbone_type": "resnet", "backbone_block": "basic", "backbone_layers": [1, 1, 1, 1],
+             "backbone_width": 8, "out_feature_dim": 32, "decoder_mdim": 16}
+
+
+@pytest.fixture(scope="module")
+def tiny_net():
+    from rts_ros.model import build_rts
+
+    torch.manual_seed(0)
+    return build_rts(TINY_KWDS)
+
+
+@pytest.fixture
+def tracker(tiny_net):
+    return Tracker(tiny_net, None, device="cpu", config=TrackerConfig(image_sample_size=(128, 224)))
+
+
+def frame(h=96, w=128, seed=0):
+    img = np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    img[30:60, 40:80] = (250, 30, 30)
+    return img
+
+
+def test_idle_until_initialised_and_track_before_init(tracker):
+    assert tracker.state == TrackState.IDLE and tracker.device == "cpu"
+    with pytest.raises(NotInitializedError, match="initialize"):
+        tracker.track(frame())
+
+
+def test_init_with_mask_returns_the_mask_and_its_tight_box(tracker):
+    mask = np.zeros((96, 128), np.uint8)
+    mask[31:58, 42:79] = 1
+    r = tracker.initialize(frame(), mask=mask)
+    assert isinstance(r, TrackResult) and r.frame_index == 0 and r.state == TrackState.TRACKING
+    assert r.box == (42.0, 31.0, 37.0, 27.0)
+    assert r.mask.dtype == np.uint8 and set(np.unique(r.mask)) == {0, 255} and r.mask_area == 27 * 37
+    r1 = tracker.track(frame(seed=1))
+    assert r1.frame_index == 1 and r1.mask.shape == (96, 128) and r1.state in tuple(TrackState)[1:]
+    assert len(r1.box) == 4 and np.isfinite(r1.confidence)
+    assert r1.mask_area == int(np.count_nonzero(r1.mask))
+
+
+def test_gray_and_rgba_frames_are_converted(tracker):
+    gray = frame()[:, :, 0]
+    r = tracker.initialize(gray, box=(40, 30, 40, 30))
+    assert r.mask.shape == (96, 128)
+    rgba = np.dstack([frame(), np.full((96, 128), 255, np.uint8)])
+    assert tracker.track(rgba).frame_index == 1
+
+
+def test_size_change_names_the_frame(tracker):
+    tracker.initialize(frame(), box=(40, 30, 40, 30))
+    tracker.track(frame())
+    with pytest.raises(InvalidInputError, match="frame 2 has size 100x80"):
+        tracker.track(frame(80, 100))
+
+
+@pytest.mark.parametrize("box,msg", [
+    ((40, 30, 0, 30), "zero or negative"), ((40, 30, -5, 30), "zero or negative"),
+    ((float("nan"), 30, 10, 10), "NaN"), ((1, 2, 3), "4 numbers"), ((500, 500, 10, 10), "outside"),
+])
+def test_bad_boxes(tracker, box, msg):
+    with pytest.raises(InvalidInputError, match=msg):
+        tracker.initialize(frame(), box=box)
+    assert tracker.state == TrackState.IDLE
+
+
+def test_box_partly_outside_is_clipped_with_a_warning(tracker, caplog):
+    with caplog.at_level(logging.WARNING, logger="rts_ros.tracker"):
+        r = tracker.initialize(frame(), box=(-10, 80, 40, 30))
+    assert r.box == (0.0, 80.0, 30.0, 16.0)
+    assert "clipped" in caplog.text
+
+
+def test_bad_images_and_masks(tracker):
+    with pytest.raises(InvalidInputError, match="dtype"):
+        tracker.initialize(frame().astype(np.float32), box=(40, 30, 40, 30))
+    with pytest.raises(InvalidInputError, match="shape"):
+        tracker.initialize(np.zeros((96, 128, 2), np.uint8), box=(40, 30, 40, 30))
+    with pytest.raises(InvalidInputError, match="empty"):
+        tracker.initialize(frame(), mask=np.zeros((96, 128), np.uint8))
+    with pytest.raises(InvalidInputError, match="shape"):
+        tracker.initialize(frame(), mask=np.ones((10, 10), np.uint8))
+    with pytest.raises(InvalidInputError, match="box"):
+        tracker.initialize(frame())
+
+
+def test_black_frames_do_not_crash_and_reset(tracker):
+    tracker.initialize(frame(), box=(40, 30, 40, 30))
+    black = np.zeros((96, 128, 3), np.uint8)
+    for _ in range(3):
+        r = tracker.track(black)
+        assert r.mask.shape == (96, 128) and np.isfinite(r.box).all()
+    tracker.reset()
+    assert tracker.state == TrackState.IDLE
+    with pytest.raises(NotInitializedError):
+        tracker.track(frame())
+
+
+def test_profiling_fills_stage_timings(tiny_net):
+    t = Tracker(tiny_net, None, device="cpu", config=TrackerConfig(image_sample_size=(128, 224)), profile=True)
+    t.initialize(frame(), box=(40, 30, 40, 30))
+    r = t.track(frame())
+    assert {"crop", "backbone", "instance_branch", "segmentation_branch", "decoder"} <= set(r.timings)
+    assert all(v >= 0 for v in r.timings.values())
+
+
+def test_config_errors(tiny_net):
+    with pytest.raises(ConfigError, match="box_init"):
+        Tracker(tiny_net, None, device="cpu", config=TrackerConfig(box_init="sta"))
+    with pytest.raises(ConfigError, match="device"):
+        Tracker(tiny_net, None, device="tpu")
