@@ -8,10 +8,17 @@ from rts_ros.model.module_fixtures import compared_names, rel_error, run_rts, ru
 from rts_ros.weights.recipe import recipe_arrays, recipe_constructor
 
 
+_NETS = {}
+
+
 def _network(parity, name):
+    """Recipe-weight network, built once per test session (building ResNet-50 twice is slow on 2 cores)."""
+    if (str(parity), name) in _NETS:
+        return _NETS[(str(parity), name)]
     build = build_rts if name == "rts" else build_sta
     net = build(recipe_constructor(str(parity), name)["kwds"])
     net.load_state_dict({k: torch.from_numpy(v) for k, v in recipe_arrays(str(parity), name).items()}, strict=True)
+    _NETS[(str(parity), name)] = net
     return net
 
 
@@ -79,3 +86,4 @@ def test_parity_modules_on_cuda(parity):
         fx = dict(np.load(parity / "modules" / f"{name}_modules.npz"))
         manifest = [k for k in fx]
         _check_all(fx, run(_network(parity, name).cuda(), fx), manifest)
+        _network(parity, name).cpu()
