@@ -118,6 +118,9 @@ def safe_load(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file; check the path (official files: rts50.pth, sta.pth.tar)")
+    if not hasattr(torch.serialization, "get_unsafe_globals_in_checkpoint"):
+        raise CheckpointError(f"reading checkpoints safely needs PyTorch >= 2.6 (found {torch.__version__}); "
+                              f"upgrade torch or convert the file on a machine that has it")
     with open(path, "rb") as fh:
         head = fh.read(4)
     allowed = _allowed()
