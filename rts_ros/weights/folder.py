@@ -67,11 +67,16 @@ def save_network(out_dir: str | Path, network: str, state_dict: dict, kwds: dict
             "source_sha256": source_sha256, "source": source}
     if training is not None:
         meta["training"] = _json_safe(training)
+    try:
+        text = json.dumps(meta, indent=1, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"weights metadata for {network} is not plain JSON ({err}); "
+                          f"kwargs must be numbers, strings, booleans or lists") from None
     st, js = out / f"{network}.safetensors", out / f"{network}.json"
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     save_file(tensors, str(st) + ".tmp", metadata={"format": "pt", "rts_ros": FORMAT})
     os.replace(str(st) + ".tmp", st)
-    js.with_suffix(".json.tmp").write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    js.with_suffix(".json.tmp").write_text(text, encoding="utf-8")
     os.replace(js.with_suffix(".json.tmp"), js)
     return st, js
 
