@@ -17,7 +17,7 @@ setup(
         ("share/rts_ros/launch", glob("launch/*.py")),
     ],
     install_requires=[
-        "torch>=2.1",
+        "torch>=2.6",
         "numpy>=1.24",
         "opencv-contrib-python-headless>=4.8",
         "safetensors>=0.4",
