@@ -13,7 +13,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy", reason="rclpy wheels not installed (make setup installs them)")
 
 from builtin_interfaces.msg import Time  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from rcl_interfaces.msg import Log  # noqa: E402
@@ -449,6 +449,13 @@ def test_missing_weights_one_clear_error_and_the_node_keeps_running(ros_env, tmp
             type=ParameterType.PARAMETER_STRING, string_value="gpu"))])
         res = client.call(SetParameters, "/nw/rts_tracker/set_parameters", req).results[0]
         assert not res.successful and "must be auto, cpu, cuda or cuda:N" in res.reason
+        # /diagnostics says why the node is not working
+        client.subscribe(DiagnosticArray, "/diagnostics", key="diag_nw")
+
+        def diag_error():
+            return any(st.level == DiagnosticStatus.ERROR and "no_such_weights" in st.message
+                       for a in client.msgs("diag_nw") for st in a.status if "/nw/rts_tracker" in st.name)
+        assert client.wait_for(diag_error, WAIT)
         out = proc.output()
         assert out.count("configure failed") == 1 and "Traceback" not in out
     finally:

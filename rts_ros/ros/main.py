@@ -4,13 +4,26 @@ from __future__ import annotations
 import sys
 
 
+USAGE = """usage: rts_tracker [--ros-args -p NAME:=VALUE ... --params-file FILE -r image:=TOPIC]
+
+The RTS tracker as a ROS 2 lifecycle node. Subscribes `image` (sensor_msgs/Image) and `rts/init`
+(rts_ros/InitTarget); publishes `rts/mask`, `rts/bbox` (rts_ros/Track), `rts/debug_image`, /diagnostics;
+service `rts/reset`. Every parameter is documented in config/tracker.yaml (python -m rts_ros.ros.params).
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv if argv is None else argv
+    own = args[1:args.index("--ros-args")] if "--ros-args" in args else args[1:]
+    if "-h" in own or "--help" in own:
+        print(USAGE, end="")
+        return 0
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     from rts_ros.ros.node import TrackerNode
 
-    rclpy.init(args=sys.argv if argv is None else argv)
+    rclpy.init(args=args)
     node = TrackerNode()
     executor = SingleThreadedExecutor()
     executor.add_node(node)

@@ -67,6 +67,8 @@ class TrackerNode(LifecycleNode):
 
     # --- parameters --------------------------------------------------------------------------------------
     def _on_set_parameters(self, params) -> SetParametersResult:
+        if not any(p.name in self._specs for p in params):
+            return SetParametersResult(successful=True)   # e.g. use_sim_time: not ours to judge
         values = {name: self._param(name) for name in self._specs}
         for p in params:
             if p.name not in self._specs:
@@ -151,11 +153,10 @@ class TrackerNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         s = self.settings
-        image_qos = qos_profile_sensor_data if not s.image_reliable else QoSProfile(
-            depth=s.image_depth, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-        if not s.image_reliable:
-            image_qos = QoSProfile(depth=s.image_depth, reliability=qos_profile_sensor_data.reliability,
-                                   durability=qos_profile_sensor_data.durability, history=HistoryPolicy.KEEP_LAST)
+        # sensor-data QoS (best effort, volatile) unless reliable is asked for; depth from the parameters
+        image_qos = QoSProfile(
+            depth=s.image_depth, history=HistoryPolicy.KEEP_LAST, durability=qos_profile_sensor_data.durability,
+            reliability=ReliabilityPolicy.RELIABLE if s.image_reliable else ReliabilityPolicy.BEST_EFFORT)
         self._subs = [
             self.create_subscription(Image, "image", self._on_image, image_qos),
             self.create_subscription(InitTarget, "rts/init", self._on_init, QoSProfile(
