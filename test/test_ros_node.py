@@ -406,7 +406,8 @@ def test_burst_of_100_inits_collapses_to_the_newest(node, logs):
 def test_lifecycle_transitions(ros_env, weights, tmp_path, client, logs):
     params = write_params(tmp_path / "p.yaml", weights, autostart="false", warmup="true")
     shipped = Path(__file__).resolve().parents[1] / "config" / "tracker.yaml"  # every parameter, parsed by rcl
-    proc = NodeProcess(["--params-file", str(shipped), "--params-file", str(params), "-r", "__ns:=/lc", "-r", "image:=camera/image"],
+    proc = NodeProcess(["--params-file", str(shipped), "--params-file", str(params),
+                        "-r", "__ns:=/lc", "-r", "image:=camera/image"],
                        ros_env, tmp_path / "lc.log")
     s = Session(client, "/lc")
     try:

@@ -129,7 +129,8 @@ class TrackerNode(LifecycleNode):
                               f"raised {e!r}. To fix: {WEIGHTS_HELP}")
         load_s = time.perf_counter() - t0
         if s.fp16 and not _supports_fp16():
-            self.get_logger().warning("fp16 requested but this tracker library has no half-precision mode: running fp32")
+            self.get_logger().warning(
+                "fp16 requested but this tracker library has no half-precision mode: running fp32")
         if s.warmup:
             self._warmup()
         self._pubs = {
@@ -303,8 +304,9 @@ class TrackerNode(LifecycleNode):
                 summary = state.lower()
         extra = {"state": state, "device": tracker.device if tracker is not None else "none",
                  "lifecycle": "active" if self._active else ("inactive" if tracker is not None else "unconfigured")}
-        msg = messages.diagnostics_message(self.get_clock().now().to_msg(), f"{self.get_fully_qualified_name()}: tracker",
-                                           extra["device"], lvl, summary, self.stats.snapshot(), extra)
+        msg = messages.diagnostics_message(
+            self.get_clock().now().to_msg(), f"{self.get_fully_qualified_name()}: tracker", extra["device"], lvl,
+            summary, self.stats.snapshot(), extra)
         try:
             self._diag_pub.publish(msg)
         except Exception as e:
