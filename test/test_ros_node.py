@@ -476,3 +476,30 @@ def test_init_before_any_image_waits_for_the_first_image(ros_env, weights, tmp_p
         assert first.frame_index == 0 and first.state == Track.TRACKING
     finally:
         assert proc.stop() == 0, proc.output()[-3000:]
+
+
+def test_shipped_default_model_starts_and_tracks(ros_env, tmp_path, client, logs):
+    """weights left empty: the node loads the shipped default model (weights/default, or $RTS_WEIGHTS) with
+    the default tracker settings and tracks the synthetic target."""
+    from rts_ros.errors import CheckpointError
+    from rts_ros.weights import default_weights_dir
+
+    try:
+        default_weights_dir()   # what the node resolves too: $RTS_WEIGHTS, then weights/default
+    except CheckpointError as e:
+        pytest.skip(f"no shipped model: {e}")
+    params = tmp_path / "p.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    device: cpu\n    warmup: false\n")
+    proc = NodeProcess(["--params-file", str(params), "-r", "__ns:=/dm", "-r", "image:=camera/image"],
+                       ros_env, tmp_path / "dm.log")
+    s = Session(client, "/dm")
+    try:
+        logs.wait("rts_tracker", "configured: model from", "(the default model)", timeout=300)
+        s.wait_connected()
+        first = s.start_tracking()
+        assert first.state == Track.TRACKING
+        for _ in range(2):
+            trk = s.send(s.image())
+            assert trk.state in (Track.TRACKING, Track.UNCERTAIN, Track.LOST) and trk.frame_index >= 1
+    finally:
+        assert proc.stop() == 0, proc.output()[-3000:]

@@ -148,7 +148,7 @@ class TrackerNode(LifecycleNode):
         self._worker.start()
         self._last_error = ""
         self.get_logger().info(
-            f"configured: model from {s.weights or 'the shipped default folder'} on {self.tracker.device} "
+            f"configured: model from {s.weights or _default_folder()} on {self.tracker.device} "
             f"(load {load_s:.1f} s{', warmed up' if s.warmup else ''})")
         return TransitionCallbackReturn.SUCCESS
 
@@ -311,6 +311,12 @@ class TrackerNode(LifecycleNode):
             self._diag_pub.publish(msg)
         except Exception as e:
             self.log("error", "publish-diag", f"publishing /diagnostics failed: {e!r}")
+
+
+def _default_folder() -> str:
+    from rts_ros.weights import default_weights_dir
+
+    return f"{default_weights_dir()} (the default model)"
 
 
 def _supports_fp16() -> bool:
