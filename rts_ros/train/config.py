@@ -40,7 +40,8 @@ class TrainConfig:
     milestones: tuple[int, ...] = (25, 115, 160)
     gamma: float = 0.2
     seg_loss_weight: float = 10.0
-    clf_loss_weights: tuple[float, float, float] = (100.0, 100.0, 100.0)   # initial, each intermediate, final
+    bce_loss_weight: float = 0.0             # extra BCE on the mask logits (0 = reference; helps from scratch)
+    clf_loss_weights: tuple[float, float, float] = (100.0, 400.0, 100.0)  # initial, intermediates (shared), final
     clf_optim_iter: int | None = None        # None: the model's optim_iter
     seg_optim_iter: int | None = None
     seed: int = 1

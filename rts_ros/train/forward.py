@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from rts_ros.model import RTSNet, STANet
 from rts_ros.train.losses import hinge_mse_loss, lovasz_loss
@@ -22,6 +23,7 @@ class LossWeights:
     clf_init: float = 100.0           # initial classifier filter
     clf_intermediate: float = 400.0   # shared by the intermediate iterates (400/4 = 100 each for 5 iterations)
     clf_final: float = 100.0
+    bce: float = 0.0                  # optional x binary cross-entropy on the logits (not in the reference)
 
 
 def _split(t: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,6 +61,8 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
     logits = net.segment_target(tau, tm_test, test_feats, test_scores[-1], out_size=(H, W))
     seg = lovasz_loss(torch.sigmoid(logits), batch.test_masks)
     total = weights.seg * seg + clf_total
+    if weights.bce > 0:
+        total = total + weights.bce * F.binary_cross_entropy_with_logits(logits, batch.test_masks)
     parts = {"total": float(total.detach()), "lovasz": float(seg.detach()),
              "clf_init": float(clf_losses[0].detach()), "clf_final": float(clf_losses[-1].detach())}
     with torch.no_grad():
@@ -94,6 +98,9 @@ def sta_forward(net: STANet, batch: TrainingBatch, weights: LossWeights, optim_i
     coarse = lovasz_loss(torch.sigmoid(m1), gt)
     final = lovasz_loss(torch.sigmoid(m2), gt)
     total = weights.seg * (coarse + final)
+    if weights.bce > 0:
+        total = total + weights.bce * (F.binary_cross_entropy_with_logits(m1, gt)
+                                       + F.binary_cross_entropy_with_logits(m2, gt))
     with torch.no_grad():
         pred, g = m2 > 0, gt > 0.5
         inter = (pred & g).flatten(2).sum(-1).float()
