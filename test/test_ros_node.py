@@ -20,7 +20,7 @@ from rcl_interfaces.msg import Log  # noqa: E402
 from rcl_interfaces.msg import Parameter as ParamMsg  # noqa: E402
 from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
@@ -80,8 +80,8 @@ class Session:
         self.image_pub = node.create_publisher(Image, f"{ns_}/camera/image", qos_profile_sensor_data)
         self.init_pub = node.create_publisher(InitTarget, f"{ns_}/rts/init",
                                               QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE))
-        client.subscribe(Track, f"{ns_}/rts/bbox", key=f"{ns_}/bbox")
-        client.subscribe(Image, f"{ns_}/rts/mask", key=f"{ns_}/mask")
+        self.subs = [client.subscribe(Track, f"{ns_}/rts/bbox", key=f"{ns_}/bbox"),
+                     client.subscribe(Image, f"{ns_}/rts/mask", key=f"{ns_}/mask")]
         self.frame_index = 0
         self.t_ns = time.time_ns()
 
@@ -92,8 +92,11 @@ class Session:
         return self.c.msgs(f"{self.ns}/mask")
 
     def wait_connected(self) -> None:
+        """Until the node's subscriptions and publishers are matched with ours (no message lost to discovery)."""
         assert self.c.wait_for(lambda: self.image_pub.get_subscription_count() > 0
-                               and self.init_pub.get_subscription_count() > 0, WAIT), "node did not subscribe"
+                               and self.init_pub.get_subscription_count() > 0
+                               and all(sub.get_publisher_count() > 0 for sub in self.subs), WAIT), \
+            "node did not connect"
 
     def image(self, rgb: np.ndarray | None = None, encoding: str = "rgb8", **override) -> Image:
         """Next synthetic frame as a message (stamps strictly increasing), fields overridable."""
@@ -123,6 +126,19 @@ class Session:
         assert self.c.wait_for(have, WAIT), f"no Track for image {key}"
         return found[0]
 
+    def send_until_track(self, timeout: float = WAIT) -> Track:
+        """Send fresh frames every 0.5 s until one of them gets its Track (after (re)connections)."""
+        sent: set = set()
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            msg = self.image()
+            sent.add((ns(msg.header.stamp), msg.header.frame_id))
+            self.image_pub.publish(msg)
+            if self.c.wait_for(lambda: any((ns(t.header.stamp), t.header.frame_id) in sent
+                                           for t in self.tracks()), 0.5):
+                return [t for t in self.tracks() if (ns(t.header.stamp), t.header.frame_id) in sent][-1]
+        raise AssertionError(f"no Track for any of {len(sent)} frames in {timeout} s")
+
     def init(self, box=(0, 0, 0, 0), stamp_ns: int = 0, mask: Image | None = None) -> None:
         m = InitTarget()
         m.header.stamp = stamp_of(stamp_ns)
@@ -140,8 +156,8 @@ class Session:
 
     def start_tracking(self) -> Track:
         """Send a frame, init on it (stamp 0 = latest) with the synthetic target's box, return the init Track."""
-        rgb, box = synthetic_frame(self.frame_index + 1, W, H)
-        self.send(self.image(rgb))
+        self.send_until_track()
+        _, box = synthetic_frame(self.frame_index, W, H)   # the target in the newest frame sent
         n = len(self.tracks())
         self.init(box)
         return self.wait_init_result(n)
@@ -153,8 +169,9 @@ class Session:
 class Logs:
     def __init__(self, client: Client):
         self.c = client
-        client.subscribe(Log, "/rosout", QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE),
-                         key="rosout")
+        # transient local, like the nodes' /rosout publishers: lines logged before discovery still arrive
+        client.subscribe(Log, "/rosout", QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
+                                                    durability=DurabilityPolicy.TRANSIENT_LOCAL), key="rosout")
 
     def wait(self, node: str, *phrases: str, timeout: float = WAIT) -> str:
         """Wait for a /rosout line of `node` containing every phrase; returns it."""
@@ -202,8 +219,10 @@ def tracker_node(ros_env, weights, tmp_path_factory, client, logs):
                        ros_env, d / "node.log")
     session = Session(client, "/t")
     try:
-        if not session.c.wait_for(lambda: session.image_pub.get_subscription_count() > 0, WAIT):
-            pytest.fail("the node did not subscribe; its output:\n" + proc.output()[-3000:])
+        try:
+            session.wait_connected()
+        except AssertionError:
+            pytest.fail("the node did not connect; its output:\n" + proc.output()[-3000:])
         yield session, proc
     finally:
         rc = proc.stop()
@@ -220,9 +239,8 @@ def node(tracker_node, logs):
     session.reset()
     session.c.clear(f"{session.ns}/bbox")
     session.c.clear(f"{session.ns}/mask")
-    # one frame so that the reset is applied before the test starts
-    t = session.send(session.image())
-    assert t.state == Track.IDLE
+    # a processed frame: the reset is applied before the test starts
+    assert session.send_until_track().state == Track.IDLE
     return session
 
 
@@ -432,7 +450,7 @@ def test_lifecycle_transitions(ros_env, weights, tmp_path, client, logs):
         logs.wait("rts_tracker", "model released")
         assert change(Transition.TRANSITION_CONFIGURE) and change(Transition.TRANSITION_ACTIVATE)
         s.wait_connected()
-        assert s.send(s.image()).state == Track.IDLE   # the target was forgotten at deactivate
+        assert s.send_until_track().state == Track.IDLE   # the target was forgotten at deactivate
     finally:
         assert proc.stop() == 0, proc.output()[-3000:]
 
@@ -503,3 +521,12 @@ def test_shipped_default_model_starts_and_tracks(ros_env, tmp_path, client, logs
             assert trk.state in (Track.TRACKING, Track.UNCERTAIN, Track.LOST) and trk.frame_index >= 1
     finally:
         assert proc.stop() == 0, proc.output()[-3000:]
+
+
+def test_partly_outside_roi_is_clipped_with_the_library_warning_on_rosout(node, logs):
+    node.send(node.image())
+    n = len(node.tracks())
+    node.init((W - 20, H - 10, 40, 30))
+    first = node.wait_init_result(n)
+    assert (first.bbox.x_offset, first.bbox.y_offset, first.bbox.width, first.bbox.height) == (W - 20, H - 10, 20, 10)
+    logs.wait("rts_tracker", "rts_ros.tracker: init box", "partly outside", "clipped")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import logging
 import sys
 import threading
 import time
@@ -35,6 +36,23 @@ WEIGHTS_HELP = ("get a model: convert the official RTS checkpoint with `rts-conv
 THROTTLE_S = 5.0   # the same bad-input message at most once per this many seconds
 
 
+class _RosLogHandler(logging.Handler):
+    """Forwards the library's Python log records (logger "rts_ros") to the node's ROS logger (/rosout)."""
+
+    def __init__(self, node: "TrackerNode"):
+        super().__init__(logging.WARNING)
+        self.node = node
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            level = "error" if record.levelno >= logging.ERROR else "warn" if record.levelno >= logging.WARNING \
+                else "info"
+            self.node.log(level, f"lib-{text[:60]}", f"{record.name}: {text}")
+        except Exception:  # logging must never break the caller
+            self.handleError(record)
+
+
 class TrackerNode(LifecycleNode):
     def __init__(self, node_name: str = "rts_tracker", **kwargs: Any):
         super().__init__(node_name, **kwargs)
@@ -43,6 +61,11 @@ class TrackerNode(LifecycleNode):
             self.declare_parameter(spec.name, spec.default, ParameterDescriptor(
                 type=PTYPES[spec.ptype], description=spec.description))
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._log_handler = _RosLogHandler(self)
+        lib_logger = logging.getLogger("rts_ros")
+        lib_logger.addHandler(self._log_handler)
+        lib_logger.setLevel(logging.WARNING)
+        lib_logger.propagate = False   # printed once, by ROS
         self.settings: NodeSettings | None = None
         self.tracker = None
         self.stats = Stats()
@@ -192,6 +215,7 @@ class TrackerNode(LifecycleNode):
 
     def release(self) -> None:
         """Unsubscribe, stop the worker and free the model, whatever the lifecycle state."""
+        logging.getLogger("rts_ros").removeHandler(self._log_handler)
         self._active = False
         for sub in self._subs:
             self.destroy_subscription(sub)
@@ -243,7 +267,9 @@ class TrackerNode(LifecycleNode):
             img = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
             mask = np.zeros((240, 320), bool)
             mask[90:150, 130:190] = True
-            self.tracker.initialize(img, box=(130, 90, 60, 60), mask=mask)
+            # with STA, warm it up too (box-only init); without, a mask skips GrabCut on noise
+            has_sta = getattr(self.tracker, "sta", None) is not None
+            self.tracker.initialize(img, box=(130, 90, 60, 60), mask=None if has_sta else mask)
             self.tracker.track(img)
             self.tracker.reset()
         self.get_logger().info(f"warm-up took {time.perf_counter() - t0:.1f} s")
