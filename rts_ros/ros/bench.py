@@ -6,7 +6,7 @@ the node's own figures from /diagnostics: per-frame medians of the stamp-to-publ
 spent inside the tracker, and of their difference (conversion, hand-over to the worker, mask/Track
 building and publishing: what the ROS layer adds).
 
-    python -m rts_ros.ros.bench [--weights DIR] [--device cpu] [--frames 15] [--sizes 640x480,1280x720]
+    python -m rts_ros.ros.bench [--weights DIR] [--device cpu] [--frames 10] [--sizes 640x480,1280x720]
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="", help="weights folder (default: the shipped model, else a small "
                                                   "random network: the overhead does not depend on the model)")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--frames", type=int, default=15, help="tracked frames per size (after the init frame)")
+    ap.add_argument("--frames", type=int, default=10, help="tracked frames per size (after the init frame)")
     ap.add_argument("--sizes", default="640x480,1280x720")
     args = ap.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]

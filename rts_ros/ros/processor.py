@@ -105,6 +105,8 @@ class FrameProcessor:
                      f"{collapsed + 1} init requests arrived while one was pending: applying only the newest")
         want = stamp_ns(msg.header)
         newest = self.store.newest_buffered()
+        if newest is None:  # the buffer was cleared meanwhile (deactivate): nothing to initialise on
+            return
         frame = newest if want == 0 else self.store.find(want)
         if frame is None:
             lo, hi = self.store.stamp_range() or (0, 0)
