@@ -530,3 +530,31 @@ def test_partly_outside_roi_is_clipped_with_the_library_warning_on_rosout(node, 
     first = node.wait_init_result(n)
     assert (first.bbox.x_offset, first.bbox.y_offset, first.bbox.width, first.bbox.height) == (W - 20, H - 10, 20, 10)
     logs.wait("rts_tracker", "rts_ros.tracker: init box", "partly outside", "clipped")
+
+
+def test_cleanup_releases_the_model(ros_env, weights, client):
+    """In-process node: after cleanup nothing references the tracker (its network memory can be freed)."""
+    import gc
+    import weakref
+
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from rts_ros.ros.node import TrackerNode
+
+    overrides = [Parameter("weights", value=str(weights)), Parameter("device", value="cpu"),
+                 Parameter("warmup", value=False), Parameter("tracker.image_sample_size", value=[96, 96])]
+    node = TrackerNode(namespace="/inproc", parameter_overrides=overrides)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        tracker_ref = weakref.ref(node.tracker)
+        net_ref = weakref.ref(node.tracker.net)
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        gc.collect()
+        assert tracker_ref() is None and net_ref() is None
+        assert node.tracker is None and node._worker is None
+    finally:
+        node.release()
+        node.destroy_node()
