@@ -40,7 +40,8 @@ class Tracker:
     """Tracks one target. Not thread-safe: use one Tracker per thread/target."""
 
     def __init__(self, net: torch.nn.Module, sta: torch.nn.Module | None = None, device="auto",
-                 config: TrackerConfig | None = None, profile: bool = False, channels_last: bool = True) -> None:
+                 config: TrackerConfig | None = None, profile: bool = False, channels_last: bool = True,
+                 fold_bn: bool = True) -> None:
         self.config = (config or TrackerConfig()).validate()
         self._device = resolve_device(device)
         self.net = net.to(self._device).eval()
@@ -49,7 +50,7 @@ class Tracker:
             raise ConfigError("tracker config field 'box_init' = 'sta' but the weights have no STA network "
                               "(sta.safetensors); use box_init 'auto' or 'grabcut', or give an init mask")
         self.timer = StageTimer(self._device, profile)
-        self._ops = RTSOps(self.net, self._device, channels_last)
+        self._ops = RTSOps(self.net, self._device, channels_last, fold_bn)
         self.reset()
 
     @classmethod
