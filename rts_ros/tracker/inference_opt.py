@@ -44,10 +44,10 @@ def fuse_traced(module: nn.Module) -> nn.Module:
     """torch.fx trace -> conv+BN fusion -> in-place ReLU where the input has a single user."""
     import warnings
 
-    from torch.fx.experimental.optimization import fuse
-
     with warnings.catch_warnings():  # torch.fx's optimisation module imports deprecated jit helpers
         warnings.simplefilter("ignore", DeprecationWarning)
+        from torch.fx.experimental.optimization import fuse
+
         gm = fuse(module, inplace=False)
     for node in gm.graph.nodes:
         src = node.args[0] if node.args else None
