@@ -307,7 +307,7 @@ class TrackerNode(LifecycleNode):
         except Exception as e:  # e.g. RCLError "cannot publish data" under load: report, keep going
             self.log("error", "publish", f"publishing failed: {e!r}")
             return
-        if result is not None:
+        if result is not None and result.frame_index > 0:  # tracked frames only: an init may use an old frame
             now_ns = self.get_clock().now().nanoseconds
             self.stats.frame_done((now_ns - frame.stamp_ns) / 1e9, tracker_s)
 
