@@ -558,3 +558,6 @@ def test_cleanup_releases_the_model(ros_env, weights, client):
     finally:
         node.release()
         node.destroy_node()
+    import logging
+
+    assert logging.getLogger("rts_ros").propagate  # the library's logging is handed back to Python

@@ -63,6 +63,7 @@ class TrackerNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._log_handler = _RosLogHandler(self)
         lib_logger = logging.getLogger("rts_ros")
+        self._lib_logger_state = (lib_logger.level, lib_logger.propagate)   # restored by release()
         lib_logger.addHandler(self._log_handler)
         lib_logger.setLevel(logging.WARNING)
         lib_logger.propagate = False   # printed once, by ROS
@@ -215,7 +216,11 @@ class TrackerNode(LifecycleNode):
 
     def release(self) -> None:
         """Unsubscribe, stop the worker and free the model, whatever the lifecycle state."""
-        logging.getLogger("rts_ros").removeHandler(self._log_handler)
+        lib_logger = logging.getLogger("rts_ros")
+        if self._log_handler in lib_logger.handlers:
+            lib_logger.removeHandler(self._log_handler)
+            level, lib_logger.propagate = self._lib_logger_state
+            lib_logger.setLevel(level)
         self._active = False
         for sub in self._subs:
             self.destroy_subscription(sub)
