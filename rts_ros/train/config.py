@@ -40,7 +40,8 @@ class TrainConfig:
     milestones: tuple[int, ...] = (25, 115, 160)
     gamma: float = 0.2
     seg_loss_weight: float = 10.0
-    bce_loss_weight: float = 0.0             # extra BCE on the mask logits (0 = reference; helps from scratch)
+    bce_loss_weight: float = 0.0             # extra BCE on the mask logits (0 = reference)
+    seg_loss: str = "lovasz"                 # 'lovasz' (probabilities, reference) or 'lovasz_hinge' (logits)
     clf_loss_weights: tuple[float, float, float] = (100.0, 400.0, 100.0)  # initial, intermediates (shared), final
     clf_optim_iter: int | None = None        # None: the model's optim_iter
     seg_optim_iter: int | None = None
@@ -100,6 +101,8 @@ class TrainConfig:
         missing = {"backbone", "segmentation", "classifier"} - set(self.lr)
         if missing:
             raise ConfigError(f"lr needs the groups backbone, segmentation, classifier (missing {sorted(missing)})")
+        if self.seg_loss not in ("lovasz", "lovasz_hinge"):
+            raise ConfigError(f"seg_loss must be 'lovasz' or 'lovasz_hinge', got {self.seg_loss!r}")
         if self.checkpoint_every < 1:
             raise ConfigError("checkpoint_every must be >= 1")
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from rts_ros.model import RTSNet, STANet
-from rts_ros.train.losses import hinge_mse_loss, lovasz_loss
+from rts_ros.train.losses import hinge_mse_loss, lovasz_hinge_loss, lovasz_loss
 from rts_ros.train.samples import TrainingBatch
 
 
@@ -24,6 +24,7 @@ class LossWeights:
     clf_intermediate: float = 400.0   # shared by the intermediate iterates (400/4 = 100 each for 5 iterations)
     clf_final: float = 100.0
     bce: float = 0.0                  # optional x binary cross-entropy on the logits (not in the reference)
+    hinge: bool = False               # Lovász hinge on logits instead of Lovász on probabilities
 
 
 def _split(t: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,7 +60,7 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
     labels, sample_w = net.label_encoder(batch.train_masks, tm_train)
     tau = net.seg_learner.get_filter(tm_train, labels, sample_w, seg_iter)
     logits = net.segment_target(tau, tm_test, test_feats, test_scores[-1], out_size=(H, W))
-    seg = lovasz_loss(torch.sigmoid(logits), batch.test_masks)
+    seg = _seg_loss(logits, batch.test_masks, weights.hinge)
     total = weights.seg * seg + clf_total
     if weights.bce > 0:
         total = total + weights.bce * F.binary_cross_entropy_with_logits(logits, batch.test_masks)
@@ -95,8 +96,8 @@ def sta_forward(net: STANet, batch: TrainingBatch, weights: LossWeights, optim_i
     t2 = net.target_model_segm.get_filter(x, e2, w2, n)
     m2 = net.decoder(torch.cat([lb, net.target_model_segm.apply(x, t2)], dim=2), feats, size)
     gt = masks.unsqueeze(0)
-    coarse = lovasz_loss(torch.sigmoid(m1), gt)
-    final = lovasz_loss(torch.sigmoid(m2), gt)
+    coarse = _seg_loss(m1, gt, weights.hinge)
+    final = _seg_loss(m2, gt, weights.hinge)
     total = weights.seg * (coarse + final)
     if weights.bce > 0:
         total = total + weights.bce * (F.binary_cross_entropy_with_logits(m1, gt)
@@ -108,6 +109,10 @@ def sta_forward(net: STANet, batch: TrainingBatch, weights: LossWeights, optim_i
         iou = float(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)).mean())
     return total, {"total": float(total.detach()), "lovasz": float(final.detach()),
                    "lovasz_coarse": float(coarse.detach()), "iou": iou}
+
+
+def _seg_loss(logits: torch.Tensor, masks: torch.Tensor, hinge: bool) -> torch.Tensor:
+    return lovasz_hinge_loss(logits, masks) if hinge else lovasz_loss(torch.sigmoid(logits), masks)
 
 
 def _mask_box(mask: torch.Tensor) -> torch.Tensor:
