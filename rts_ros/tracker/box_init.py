@@ -32,6 +32,8 @@ def sta_mask(sta, image: torch.Tensor, box, cfg) -> torch.Tensor:
     if cfg.sta_normalize_input:
         mean = torch.tensor((102.9801, 115.9465, 122.7717), device=crop.device).view(1, 3, 1, 1)
         inp = crop.flip(1) - mean
+    if next(sta.parameters()).is_contiguous(memory_format=torch.channels_last) and inp.dim() == 4:
+        inp = inp.contiguous(memory_format=torch.channels_last)
     logits = sta(inp, torch.as_tensor(cbox, device=crop.device).view(1, 4))
     logits = logits.reshape(1, 1, *logits.shape[-2:])
     full = paste_back(logits, geom.sample_pos, geom.sample_scale, image.shape[-2:], fill=-100.0)

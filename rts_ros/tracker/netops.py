@@ -37,11 +37,11 @@ class RTSOps:
         return self.backbone_net(self.preprocess(rgb255))
 
     def seg_features(self, layer3: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> (N, 1, 512, H, W)."""
-        return self.net.target_model.extract_features(layer3).unsqueeze(1)
+        """(N, C, H, W) -> (N, 1, 512, H, W), standard layout (the learners' grouped convs are slower on NHWC)."""
+        return self.net.target_model.extract_features(layer3).contiguous().unsqueeze(1)
 
     def clf_features(self, layer3: torch.Tensor) -> torch.Tensor:
-        return self.net.classifier.extract_features(layer3).unsqueeze(1)
+        return self.net.classifier.extract_features(layer3).contiguous().unsqueeze(1)
 
     def label_encode(self, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 1, H, W) masks in [0, 1] -> (E, W) each (N, 1, K, h, w)."""

@@ -51,6 +51,8 @@ class Tracker:
                               "(sta.safetensors); use box_init 'auto' or 'grabcut', or give an init mask")
         self.timer = StageTimer(self._device, profile)
         self._ops = RTSOps(self.net, self._device, channels_last, fold_bn)
+        if self.sta is not None and channels_last:
+            self.sta.to(memory_format=torch.channels_last)
         self.reset()
 
     @classmethod
@@ -115,7 +117,8 @@ class Tracker:
             if m_np is not None:
                 m_t = torch.from_numpy(m_np).to(self._device)
             else:
-                m_t = self._box_to_mask(img, im_t, box)
+                with self.timer.stage("box_init"):
+                    m_t = self._box_to_mask(img, im_t, box)
             core = RTSCore(self._ops, self.config, self.timer)
             self.init_info = core.initialize(im_t, box, m_t)
             mask_out = (m_t.to(torch.uint8) * 255).cpu().numpy()
