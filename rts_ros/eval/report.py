@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,8 +117,8 @@ def write_plots(out_dir: Path, summaries: list[Summary], title: str) -> dict[str
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     for s in ranked:
         ax.plot(metrics.SUCCESS_THRESHOLDS, s.success, lw=2, label=f"{s.tracker} [{_fmt(s.auc)}]")
-    ax.set(xlabel="overlap threshold", ylabel="success rate", xlim=(0, 1), ylim=(0, 1.02),
-           title=f"Success plot of OPE ({title})")
+    ax.set(xlabel="overlap threshold", ylabel="success rate", xlim=(0, 1), ylim=(0, 1.02))
+    ax.set_title(textwrap.fill(f"Success plot of OPE ({title})", 60), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left")
     fig.tight_layout()
@@ -126,8 +127,8 @@ def write_plots(out_dir: Path, summaries: list[Summary], title: str) -> dict[str
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     for s in sorted(summaries, key=lambda s: -np.nan_to_num(s.precision20, nan=-1)):
         ax.plot(metrics.PRECISION_THRESHOLDS, s.precision, lw=2, label=f"{s.tracker} [{_fmt(s.precision20)}]")
-    ax.set(xlabel="location error threshold (px)", ylabel="precision", xlim=(0, 50), ylim=(0, 1.02),
-           title=f"Precision plot of OPE ({title})")
+    ax.set(xlabel="location error threshold (px)", ylabel="precision", xlim=(0, 50), ylim=(0, 1.02))
+    ax.set_title(textwrap.fill(f"Precision plot of OPE ({title})", 60), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
