@@ -127,3 +127,16 @@ def test_blur_kernel_and_zero_padding():
     assert batch.shape[0] == 5
     ramp = torch.arange(30.0).view(1, 1, 1, 30).expand(1, 3, 20, 30)
     assert torch.equal(augment_first_frame(ramp, True, ())[1], ramp[0].flip(-1))
+
+
+def test_grabcut_box_init_on_the_fixture_frame(parity):
+    """Without STA the box becomes a mask by GrabCut: close to the ground-truth mask of the fixture."""
+    cv2 = pytest.importorskip("cv2")
+    from rts_ros.tracker.box_init import grabcut_mask
+
+    img = cv2.cvtColor(cv2.imread(str(parity / "tracker" / "frames" / "000.png")), cv2.COLOR_BGR2RGB)
+    gt = cv2.imread(str(parity / "tracker" / "gt" / "000.png"), cv2.IMREAD_GRAYSCALE) > 0
+    m = grabcut_mask(img, (97, 76, 46, 58))
+    assert (m & gt).sum() / (m | gt).sum() >= 0.9
+    flat = np.zeros((50, 60, 3), np.uint8)
+    assert grabcut_mask(flat, (10, 10, 20, 20)).sum() == 400  # nothing to separate: the filled box
