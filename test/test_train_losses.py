@@ -81,3 +81,26 @@ def test_gaussian_label_peak_follows_the_box():
     row = right.max(0)
     k = int(np.argmax(row))
     assert row[k + 1] / row[k] == pytest.approx(np.exp(-0.5 / sigma ** 2), rel=1e-5)
+
+
+def _hinge_by_integral(logits: np.ndarray, gt: np.ndarray) -> float:
+    errors = np.maximum(0.0, 1.0 - logits * (2 * gt - 1))
+    levels = np.unique(np.concatenate([[0.0], errors]))
+    return sum((hi - lo) * _jaccard_loss_of_set(errors >= hi, gt) for lo, hi in zip(levels[:-1], levels[1:]))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lovasz_hinge_matches_integral_definition(seed):
+    from rts_ros.train.losses import lovasz_hinge_loss
+    rng = np.random.default_rng(seed)
+    gt = (rng.random(9) < 0.4).astype(np.float64)
+    logits = rng.normal(0, 2, 9)
+    got = lovasz_hinge_loss(torch.tensor(logits), torch.tensor(gt)).item()
+    assert got == pytest.approx(_hinge_by_integral(logits, gt), abs=1e-9)
+
+
+def test_lovasz_hinge_zero_beyond_the_margin_and_one_at_zero_logits():
+    from rts_ros.train.losses import lovasz_hinge_loss
+    gt = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    assert lovasz_hinge_loss(torch.tensor([1.5, -2.0, 1.0, -1.0]), gt).item() == 0.0
+    assert lovasz_hinge_loss(torch.zeros(4), gt).item() == pytest.approx(1.0)

@@ -1,0 +1,148 @@
+"""Trainer: exact resume, torchrun with 2 CPU processes, overfitting a fixed batch, fine-tune policy, STA."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from rts_ros.testing import REPO_ROOT
+from rts_ros.train.checkpoint import complete_checkpoints, read_weights
+from rts_ros.train.config import TrainConfig
+from rts_ros.train.forward import LossWeights, rts_forward, sta_forward
+from rts_ros.train.logbook import read_log
+from rts_ros.train.samples import collate
+from rts_ros.train.trainer import Trainer
+
+TINY_MODEL = dict(backbone_type="resnet", backbone_block="basic", backbone_layers=[1, 1, 1, 1], backbone_width=8,
+                  out_feature_dim=16, decoder_mdim=8, label_encoder_dims=[4, 8, 8], num_filters=8,
+                  clf_feat_stride=32, optim_iter=3)
+
+
+def tiny_config(**over) -> dict:
+    cfg = dict(model=dict(TINY_MODEL),
+               datasets=[dict(kind="synthetic", kwargs=dict(height=96, width=128, num_frames=12))],
+               crop_hw=[64, 96], batch_size=2, batches_per_epoch=3, epochs=2, checkpoint_every=2,
+               milestones=[1], lr=dict(backbone=1e-3, segmentation=1e-3, classifier=1e-3), num_workers=0)
+    cfg.update(over)
+    return cfg
+
+
+def _run(out: Path, resume: bool, **over) -> Trainer:
+    t = Trainer(TrainConfig.from_dict(tiny_config(**over)), out, resume=resume, command="test")
+    t.train(progress=False)
+    return t
+
+
+@pytest.mark.slow
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    straight = _run(tmp_path / "a", False, max_steps=4)
+    _run(tmp_path / "b", False, max_steps=2)
+    resumed = _run(tmp_path / "b", True, max_steps=4)
+    assert straight.step == resumed.step == 4
+    sa, sb = straight.net.state_dict(), resumed.net.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    # The Adam moments were restored too (else step 3 would differ); the logs match row for row.
+    la, lb = read_log(tmp_path / "a" / "loss_log.csv"), read_log(tmp_path / "b" / "loss_log.csv")
+    assert list(lb["step"]) == [1, 2, 3, 4]
+    assert list(la["total"]) == list(lb["total"])
+    # Epoch 1 passed milestone 1: lr decayed by gamma.
+    assert lb["lr"][-1] == pytest.approx(1e-3 * 0.2)
+    assert (tmp_path / "b" / "loss_plot.png").stat().st_size > 1000
+    state = torch.load(complete_checkpoints(tmp_path / "b")[-1] / "train_state.pt", weights_only=True)
+    assert state["step"] == 4
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    from rts_ros.errors import ConfigError
+    with pytest.raises(ConfigError, match="no complete checkpoint"):
+        Trainer(TrainConfig.from_dict(tiny_config()), tmp_path / "none", resume=True)
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes(tmp_path):
+    cfg_path = tmp_path / "tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_config(threads=1)))
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "rts_ros.cli.train", "--config", str(cfg_path), "--output", str(out), "--max-steps", "2",
+           "--no-progress"]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=420)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpts = complete_checkpoints(out)
+    assert [p.name for p in ckpts] == ["step_0000002"]
+    _, meta = read_weights(out / "final", "rts")
+    assert meta["training"]["world_size"] == 2 and meta["training"]["step"] == 2
+    log = read_log(out / "loss_log.csv")
+    assert list(log["step"]) == [1, 2] and all(v == v for v in log["total"])
+
+
+@pytest.mark.slow
+def test_losses_decrease_when_overfitting_one_batch(tmp_path):
+    lr = dict(backbone=5e-3, segmentation=5e-3, classifier=5e-3)
+    t = Trainer(TrainConfig.from_dict(tiny_config(lr=lr)), tmp_path / "o")
+    batch = collate([t.samples[i] for i in range(2)])
+    t.net.train()
+    history = []
+    for _ in range(30):
+        loss, parts = rts_forward(t.net, batch, LossWeights(bce=1.0), 3, 3)
+        t.optimizer.zero_grad()
+        loss.backward()
+        t.optimizer.step()
+        history.append(parts)
+    first, last = history[0], history[-1]
+    assert last["total"] < 0.9 * first["total"]
+    assert last["lovasz"] < first["lovasz"]
+    assert last["clf_final"] < first["clf_final"]
+    # The test-frame masks start empty (IoU 0) and the network learns to find the target.
+    assert first["iou"] < 0.05 and sum(h["iou"] for h in history[-5:]) / 5 > 0.2
+
+
+def test_finetune_freezes_early_layers_and_keeps_batchnorm_statistics(tmp_path):
+    base = _run(tmp_path / "base", False, max_steps=1)
+    base.export(tmp_path / "w")
+    t = Trainer(TrainConfig.from_dict(tiny_config(init_weights=str(tmp_path / "w"), max_steps=1)), tmp_path / "ft")
+    fe = t.net.feature_extractor
+    frozen = [p for m in (fe.conv1, fe.bn1, fe.layer1) for p in m.parameters()]
+    assert frozen and not any(p.requires_grad for p in frozen)
+    in_opt = {id(p) for g in t.optimizer.param_groups for p in g["params"]}
+    assert not any(id(p) in in_opt for p in frozen)
+    before = {k: v.clone() for k, v in t.net.state_dict().items()}
+    t.train(progress=False)
+    after = t.net.state_dict()
+    assert torch.equal(before["feature_extractor.layer1.0.conv1.weight"], after["feature_extractor.layer1.0.conv1.weight"])
+    assert torch.equal(before["feature_extractor.layer3.0.bn1.running_mean"], after["feature_extractor.layer3.0.bn1.running_mean"])
+    assert not torch.equal(before["feature_extractor.layer3.0.conv1.weight"], after["feature_extractor.layer3.0.conv1.weight"])
+    # From scratch: nothing frozen and BatchNorm statistics move.
+    scratch = Trainer(TrainConfig.from_dict(tiny_config(max_steps=1)), tmp_path / "s")
+    assert all(p.requires_grad for p in scratch.net.parameters())
+    rm = scratch.net.state_dict()["feature_extractor.layer3.0.bn1.running_mean"].clone()
+    scratch.train(progress=False)
+    assert not torch.equal(rm, scratch.net.state_dict()["feature_extractor.layer3.0.bn1.running_mean"])
+    groups = {g["name"]: g["lr"] for g in scratch.optimizer.param_groups}
+    assert set(groups) == {"backbone", "segmentation", "classifier"}
+
+
+def test_sta_training_step_runs_and_learns(tmp_path):
+    cfg = tiny_config(network="sta", model={k: v for k, v in TINY_MODEL.items() if k != "clf_feat_stride"}
+                      | {"label_encoder_dims": [4, 8, 8, 8]})
+    t = Trainer(TrainConfig.from_dict(cfg), tmp_path / "sta")
+    batch = collate([t.samples[i] for i in range(2)])
+    t.net.train()
+    losses = []
+    for _ in range(15):
+        loss, parts = sta_forward(t.net, batch, LossWeights())
+        t.optimizer.zero_grad()
+        loss.backward()
+        t.optimizer.step()
+        losses.append(parts["lovasz"])
+    assert losses[-1] < losses[0]
+    t.export(tmp_path / "w")
+    meta = json.loads((tmp_path / "w" / "sta.json").read_text())
+    assert meta["network"] == "sta" and meta["constructor"]["fun_name"] == "build_sta"
