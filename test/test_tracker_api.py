@@ -120,3 +120,14 @@ def test_config_errors(tiny_net):
         Tracker(tiny_net, None, device="cpu", config=TrackerConfig(box_init="sta"))
     with pytest.raises(ConfigError, match="device"):
         Tracker(tiny_net, None, device="tpu")
+
+
+def test_mixed_precision_path_runs(tiny_net, caplog):
+    """fp16 is CUDA-only (ignored with a warning on CPU); the autocast path itself is exercised with bfloat16."""
+    with caplog.at_level(logging.WARNING, logger="rts_ros.tracker"):
+        t = Tracker(tiny_net, None, device="cpu", config=TrackerConfig(image_sample_size=(128, 224)), fp16=True)
+    assert "ignored" in caplog.text and t._ops.amp_dtype is None
+    t._ops.amp_dtype = torch.bfloat16
+    t.initialize(frame(), box=(40, 30, 40, 30))
+    r = t.track(frame(seed=2))
+    assert r.mask.shape == (96, 128) and np.isfinite(r.confidence)

@@ -5,6 +5,8 @@ state-dict prefixes (feature_extractor, target_model, label_encoder, classifier,
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -13,9 +15,11 @@ BGR_MEAN = (102.9801, 115.9465, 122.7717)
 
 class RTSOps:
     def __init__(self, net: torch.nn.Module, device: torch.device, channels_last: bool = True,
-                 fold_bn: bool = True) -> None:
+                 fold_bn: bool = True, amp_dtype: torch.dtype | None = None) -> None:
         self.net = net
         self.device = device
+        # mixed precision for the backbone and the decoder only; the learners and scores stay float32
+        self.amp_dtype = amp_dtype
         self.backbone_net, self.decoder_net = net.feature_extractor, net.decoder
         if fold_bn:  # copies with BatchNorm folded into the convolutions (the caller's net is untouched)
             from rts_ros.tracker.inference_opt import inference_modules
@@ -33,15 +37,22 @@ class RTSOps:
         x = self.net.preprocess(rgb255) if hasattr(self.net, "preprocess") else rgb255.flip(1) - self._mean
         return x.contiguous(memory_format=self.memory_format)
 
+    def _amp(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
     def backbone(self, rgb255: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.backbone_net(self.preprocess(rgb255))
+        x = self.preprocess(rgb255)
+        with self._amp():
+            return self.backbone_net(x)
 
     def seg_features(self, layer3: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, 1, 512, H, W), standard layout (the learners' grouped convs are slower on NHWC)."""
-        return self.net.target_model.extract_features(layer3).contiguous().unsqueeze(1)
+        return self.net.target_model.extract_features(layer3.float()).contiguous().unsqueeze(1)
 
     def clf_features(self, layer3: torch.Tensor) -> torch.Tensor:
-        return self.net.classifier.extract_features(layer3).contiguous().unsqueeze(1)
+        return self.net.classifier.extract_features(layer3.float()).contiguous().unsqueeze(1)
 
     def label_encode(self, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 1, H, W) masks in [0, 1] -> (E, W) each (N, 1, K, h, w)."""
@@ -86,4 +97,6 @@ class RTSOps:
 
     def decode(self, fused: torch.Tensor, feats: dict[str, torch.Tensor], out_size: tuple[int, int]) -> torch.Tensor:
         """Decoder -> logits (1, 1, H, W)."""
-        return self.decoder_net(fused, feats, out_size)
+        with self._amp():
+            out = self.decoder_net(fused, feats, out_size)
+        return out.float()

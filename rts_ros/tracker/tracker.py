@@ -41,29 +41,35 @@ class Tracker:
 
     def __init__(self, net: torch.nn.Module, sta: torch.nn.Module | None = None, device="auto",
                  config: TrackerConfig | None = None, profile: bool = False, channels_last: bool = True,
-                 fold_bn: bool = True) -> None:
+                 fold_bn: bool = True, fp16: bool = False) -> None:
         self.config = (config or TrackerConfig()).validate()
         self._device = resolve_device(device)
+        amp = None
+        if fp16 and self._device.type == "cuda":
+            amp = torch.float16  # backbone + decoder in half precision; learners, scores, masks in float32
+        elif fp16:
+            log.warning("fp16 requested on %s: ignored (half precision is only used on CUDA)", self._device)
         self.net = net.to(self._device).eval()
         self.sta = sta.to(self._device).eval() if sta is not None else None
         if self.config.box_init == "sta" and self.sta is None:
             raise ConfigError("tracker config field 'box_init' = 'sta' but the weights have no STA network "
                               "(sta.safetensors); use box_init 'auto' or 'grabcut', or give an init mask")
         self.timer = StageTimer(self._device, profile)
-        self._ops = RTSOps(self.net, self._device, channels_last, fold_bn)
+        self._ops = RTSOps(self.net, self._device, channels_last, fold_bn, amp)
         if self.sta is not None and channels_last:
             self.sta.to(memory_format=torch.channels_last)
         self.reset()
 
     @classmethod
     def from_weights(cls, weights_dir: str | Path | None = None, device="auto",
-                     config: TrackerConfig | None = None, profile: bool = False) -> "Tracker":
-        """Load a weights folder (None: the shipped default model, see rts_ros.weights)."""
+                     config: TrackerConfig | None = None, profile: bool = False, fp16: bool = False) -> "Tracker":
+        """Load a weights folder (None: the shipped default model, see rts_ros.weights).
+        fp16: half-precision backbone and decoder on CUDA (not parity-checked; ignored on CPU)."""
         from rts_ros.weights import load_weights_folder
 
         wf = load_weights_folder(weights_dir, device=resolve_device(device))
         net, sta = wf.rts, wf.sta
-        return cls(net, sta, device=device, config=config, profile=profile)
+        return cls(net, sta, device=device, config=config, profile=profile, fp16=fp16)
 
     # --------------------------------------------------------------------------------- properties
     @property
