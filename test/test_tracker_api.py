@@ -131,3 +131,21 @@ def test_mixed_precision_path_runs(tiny_net, caplog):
     t.initialize(frame(), box=(40, 30, 40, 30))
     r = t.track(frame(seed=2))
     assert r.mask.shape == (96, 128) and np.isfinite(r.confidence)
+
+
+def test_model_recommended_settings_and_overrides(tiny_net, tmp_path):
+    """rts.json `tracker` sets the model's defaults; overrides win field by field; a full config wins all."""
+    from rts_ros.weights import save_network
+
+    save_network(tmp_path, "rts", tiny_net.state_dict(), TINY_KWDS, fun_module="rts_ros.model",
+                 fun_name="build_rts", tracker={"image_sample_size": [128, 224], "search_area_scale": 5.0})
+    t = Tracker.from_weights(tmp_path, device="cpu")
+    assert t.config.image_sample_size == (128, 224) and t.config.search_area_scale == 5.0
+    t = Tracker.from_weights(tmp_path, device="cpu", overrides={"search_area_scale": 4.0})
+    assert t.config.image_sample_size == (128, 224) and t.config.search_area_scale == 4.0
+    t = Tracker.from_weights(tmp_path, device="cpu", config=TrackerConfig())
+    assert t.config.image_sample_size == (480, 832)
+    with pytest.raises(ConfigError, match="no_such_field"):
+        Tracker.from_weights(tmp_path, device="cpu", overrides={"no_such_field": 1})
+    r = t.initialize(frame(), box=(40, 30, 40, 30))
+    assert r.state != TrackState.IDLE

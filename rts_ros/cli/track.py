@@ -169,20 +169,32 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _yaml_keys(path: Path) -> set[str]:
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if isinstance(data, dict) and set(data) == {"tracker"}:
+        data = data["tracker"]
+    return set(data) if isinstance(data, dict) else set()
+
+
 def _run(args) -> int:
     from tqdm import tqdm
 
     from rts_ros.api import Tracker, TrackerConfig
 
     cv2 = _cv2()
-    config = TrackerConfig.from_yaml(args.config) if args.config else None
+    # The YAML's fields override the model's recommended settings (rts.json `tracker`), field by field.
+    overrides = TrackerConfig.from_yaml(args.config).to_dict() if args.config else None
+    if overrides is not None:
+        overrides = {k: v for k, v in overrides.items() if k in _yaml_keys(args.config)}
     frames, count, fps = iter_frames(args.input)
     mask = None
     if args.init_mask is not None:
         mask = cv2.imread(str(args.init_mask), cv2.IMREAD_GRAYSCALE)
         if mask is None:
             raise SystemExit(f"error: cannot read the init mask {args.init_mask}")
-    tracker = Tracker.from_weights(args.weights, device=args.device, config=config)
+    tracker = Tracker.from_weights(args.weights, device=args.device, overrides=overrides)
     out = Outputs(args.output, args.overlay, fps)
     track_s, n_tracked = 0.0, 0
     bar = tqdm(total=count, unit="frame", disable=args.no_progress, file=sys.stderr)

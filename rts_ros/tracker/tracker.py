@@ -62,13 +62,22 @@ class Tracker:
 
     @classmethod
     def from_weights(cls, weights_dir: str | Path | None = None, device="auto",
-                     config: TrackerConfig | None = None, profile: bool = False, fp16: bool = False) -> "Tracker":
+                     config: TrackerConfig | None = None, profile: bool = False, fp16: bool = False,
+                     overrides: dict | None = None) -> "Tracker":
         """Load a weights folder (None: the shipped default model, see rts_ros.weights).
+
+        Settings: `config` (complete) if given; otherwise the model's recommended settings (the `tracker`
+        mapping of rts.json, e.g. a small model's crop size; rts50 defaults where absent) with `overrides`
+        (a partial dict of TrackerConfig fields) applied on top.
         fp16: half-precision backbone and decoder on CUDA (not parity-checked; ignored on CPU)."""
         from rts_ros.weights import load_weights_folder
 
         wf = load_weights_folder(weights_dir, device=resolve_device(device))
         net, sta = wf.rts, wf.sta
+        if config is None:
+            config = model_config(wf.rts_meta, overrides)
+        elif overrides:
+            config = TrackerConfig.from_dict({**config.to_dict(), **overrides})
         return cls(net, sta, device=device, config=config, profile=profile, fp16=fp16)
 
     # --------------------------------------------------------------------------------- properties
@@ -172,3 +181,11 @@ class Tracker:
                 return m
             log.warning("STA produced an empty mask for box %s; falling back to GrabCut", box)
         return torch.from_numpy(grabcut_mask(img, box)).to(self._device)
+
+
+def model_config(rts_meta: dict, overrides: dict | None = None) -> TrackerConfig:
+    """The model's recommended settings (rts.json `tracker`) with a partial dict of overrides on top."""
+    recommended = rts_meta.get("tracker") or {}
+    if not isinstance(recommended, dict):
+        raise ConfigError("rts.json: 'tracker' must be a mapping of TrackerConfig fields")
+    return TrackerConfig.from_dict({**recommended, **(overrides or {})})
