@@ -17,7 +17,7 @@ import torch
 from rts_ros.tracker.augment import augment_first_frame
 from rts_ros.tracker.config import TrackerConfig
 from rts_ros.tracker.crop import centered_sample_pos, expanded_init_patch, init_window, paste_back, sample_patch
-from rts_ros.tracker.geometry import EMPTY_BOX, box_to_state, crop_box, state_box
+from rts_ros.tracker.geometry import EMPTY_BOX, box_to_state, crop_box, state_box, var_moments
 from rts_ros.tracker.labels import gaussian_label, label_center, label_sigma
 from rts_ros.tracker.localize import LocaliseParams, localise
 from rts_ros.tracker.memory import SampleMemory
@@ -135,7 +135,7 @@ class RTSCore:
         self.not_found_counter = 0
         self.frame_num = 1
         self.prev_raw = (mask_f - 0.5) * 200.0  # the init output's segmentation_raw (+-100)
-        self.prev_moments = _var_moments(self.prev_raw[0, 0])
+        self.prev_moments = var_moments(self.prev_raw[0, 0])
         self.prev_sample_loc = None
         self.prev_x = None
         return {
@@ -215,7 +215,7 @@ class RTSCore:
             prob = torch.sigmoid(full)
             binary = full[0, 0] > 0
             # the one small host transfer of the frame
-            packed = torch.cat([_box_terms(binary), prob.sum().view(1), _var_moments(prob[0, 0]),
+            packed = torch.cat([_box_terms(binary), prob.sum().view(1), var_moments(prob[0, 0]),
                                 scores.reshape(-1)]).cpu().numpy()
         x0, y0, x1, y1 = (int(v) for v in packed[:4])
         mask_box = EMPTY_BOX if x1 < 0 else (float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1))
@@ -319,19 +319,6 @@ def _box_terms(binary: torch.Tensor) -> torch.Tensor:
         torch.where(cols, ar_c, w + h).min(), torch.where(rows, ar_r, w + h).min(),
         torch.where(cols, ar_c, -1).max(), torch.where(rows, ar_r, -1).max(),
     ]).to(torch.float32)
-
-
-def _var_moments(p: torch.Tensor) -> torch.Tensor:
-    """(e_y, e_x, v_y, v_x) of max(p, 0) as a device tensor (NaN when the map is empty)."""
-    p = p.clamp(min=0)
-    ry, cx, z = p.sum(dim=1), p.sum(dim=0), p.sum()
-    yy = torch.arange(p.shape[0], device=p.device, dtype=p.dtype)
-    xx = torch.arange(p.shape[1], device=p.device, dtype=p.dtype)
-    ey = (yy * ry).sum() / z
-    ex = (xx * cx).sum() / z
-    vy = (((yy - ey) ** 2) * ry).sum() / z
-    vx = (((xx - ex) ** 2) * cx).sum() / z
-    return torch.stack([ey, ex, vy, vx])
 
 
 def _moments_to_state(m, sz_factor: float):

@@ -47,23 +47,26 @@ def tight_box_np(mask: np.ndarray) -> tuple[float, float, float, float]:
     return (float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1))
 
 
-def seg_to_state_var(prob: torch.Tensor, sz_factor: float = 4.0):
-    """'var' rule: centre of mass and sz_factor x std of the positive part of the HxW map.
-
-    Returns (pos, target_sz) float32, or None when a variance is not positive (empty or one-line map).
-    One host sync (the 4 moments).
-    """
+def var_moments(prob: torch.Tensor) -> torch.Tensor:
+    """(e_y, e_x, v_y, v_x) of max(prob, 0) over an HxW map, as a device tensor (NaN when the map is empty)."""
     p = prob.clamp(min=0)
-    ry = p.sum(dim=1)
-    cx = p.sum(dim=0)
-    z = p.sum()
+    ry, cx, z = p.sum(dim=1), p.sum(dim=0), p.sum()
     yy = torch.arange(p.shape[0], device=p.device, dtype=p.dtype)
     xx = torch.arange(p.shape[1], device=p.device, dtype=p.dtype)
     ey = (yy * ry).sum() / z
     ex = (xx * cx).sum() / z
     vy = (((yy - ey) ** 2) * ry).sum() / z
     vx = (((xx - ex) ** 2) * cx).sum() / z
-    ey, ex, vy, vx = torch.stack([ey, ex, vy, vx]).tolist()
+    return torch.stack([ey, ex, vy, vx])
+
+
+def seg_to_state_var(prob: torch.Tensor, sz_factor: float = 4.0):
+    """'var' rule: centre of mass and sz_factor x std of the positive part of the HxW map.
+
+    Returns (pos, target_sz) float32, or None when a variance is not positive (empty or one-line map).
+    One host sync (the 4 moments).
+    """
+    ey, ex, vy, vx = var_moments(prob).tolist()
     if not (vy > 0 and vx > 0):  # also False for NaN (empty map)
         return None
     pos = np.array([ey, ex], dtype=np.float32)

@@ -17,23 +17,9 @@ from rts_ros.tracker.inputs import as_rgb_uint8, check_box, check_mask
 from rts_ros.tracker.netops import RTSOps
 from rts_ros.tracker.profiling import StageTimer
 from rts_ros.tracker.types import TrackResult, TrackState
+from rts_ros.weights.folder import resolve_device
 
 log = logging.getLogger("rts_ros.tracker")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ConfigError(f"device {device!r} is not a valid torch device; use auto, cpu or cuda") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available here; use --device cpu or auto")
-    if dev.type not in ("cpu", "cuda"):
-        raise ConfigError(f"device {device!r} is not supported; use auto, cpu or cuda")
-    return dev
 
 
 class Tracker:

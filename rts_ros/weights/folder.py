@@ -39,6 +39,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ConfigError(f"device {device!r} is not valid ({err}); use 'auto', 'cpu' or 'cuda[:N]'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {device!r} is not supported; use 'auto', 'cpu' or 'cuda[:N]'")
     return dev
 
 
