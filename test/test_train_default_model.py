@@ -31,6 +31,6 @@ def test_default_model_is_small_and_loads_with_its_tracker_config(meta):
     assert size < 10 * 2 ** 20
     wf = load_weights_folder(DEFAULT, device="cpu")
     assert sum(p.numel() for p in wf.rts.parameters()) < 2_000_000
-    cfg = TrackerConfig.from_yaml(DEFAULT / "tracker.yaml")
+    cfg = TrackerConfig.from_dict(meta["tracker"])     # the model's recommended settings
     assert cfg.image_sample_size[0] % 32 == 0 and cfg.image_sample_size[1] % 32 == 0
     assert cfg.box_init in ("grabcut", "auto")

@@ -6,7 +6,6 @@ COMPLETE is written last, so a checkpoint interrupted while writing is never res
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -22,22 +21,15 @@ BUILDERS = {"rts": ("build_rts", "rts_ros.model"), "sta": ("build_sta", "rts_ros
 
 
 def write_weights(folder: str | Path, network: str, net: torch.nn.Module, kwds: dict[str, Any],
-                  training: dict[str, Any] | None = None) -> Path:
-    """Write <folder>/<network>.safetensors and <network>.json; returns the safetensors path."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    path = folder / f"{network}.safetensors"
-    save_file(state, str(path))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                  training: dict[str, Any] | None = None, tracker: dict[str, Any] | None = None) -> Path:
+    """Write <folder>/<network>.safetensors and <network>.json (rts_ros.weights format); returns the tensor file.
+
+    ``tracker``: the model's recommended TrackerConfig fields (crop size...), read by Tracker.from_weights."""
+    from rts_ros.weights.folder import save_network
     fun_name, fun_module = BUILDERS[network]
-    meta = {"format": FORMAT, "network": network,
-            "constructor": {"fun_name": fun_name, "fun_module": fun_module, "kwds": kwds},
-            "source_sha256": digest, "source": path.name}
-    if training is not None:
-        meta["training"] = training
-    (folder / f"{network}.json").write_text(json.dumps(meta, indent=1, sort_keys=False) + "\n")
-    return path
+    st, _ = save_network(folder, network, net.state_dict(), kwds, fun_module=fun_module, fun_name=fun_name,
+                         source=f"{network}.safetensors (rts-train)", training=training, tracker=tracker)
+    return Path(st)
 
 
 def read_weights(folder: str | Path, network: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -59,7 +51,7 @@ def save_checkpoint(run_dir: Path, step: int, network: str, net: torch.nn.Module
     folder = run_dir / "checkpoints" / f"step_{step:07d}"
     if folder.exists():
         shutil.rmtree(folder)
-    write_weights(folder, network, net, kwds, training=extra.get("training"))
+    write_weights(folder, network, net, kwds, training=extra.get("training"), tracker=extra.get("tracker"))
     state = {"step": int(step), "optimizer": optimizer.state_dict(),
              "log_rows": int(extra.get("log_rows", 0))}
     torch.save(state, folder / "train_state.pt")

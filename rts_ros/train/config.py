@@ -53,6 +53,7 @@ class TrainConfig:
     max_steps: int | None = None             # stop early (after this many global steps in total)
     max_minutes: float | None = None         # stop early after this wall time (checkpoint written)
     device: str = "auto"
+    tracker: dict[str, Any] | None = None   # recommended TrackerConfig fields written into rts.json
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":

@@ -213,7 +213,8 @@ class Trainer:
         path = None
         if self.dist.main:
             path = ckpt.save_checkpoint(self.out, self.step, self.cfg.network, self.net, self.kwds, self.optimizer,
-                                        {"training": self.training_metadata(), "log_rows": self.log.rows},
+                                        {"training": self.training_metadata(), "log_rows": self.log.rows,
+                                         "tracker": self.cfg.tracker},
                                         self.cfg.keep_checkpoints)
             plot_log(self.out / "loss_log.csv", self.out / "loss_plot.png",
                      f"{self.cfg.network} training, step {self.step}")
@@ -223,7 +224,8 @@ class Trainer:
 
     def export(self, folder: str | Path) -> Path:
         """Write the current network as a weights folder (the shippable result)."""
-        return ckpt.write_weights(folder, self.cfg.network, self.net, self.kwds, self.training_metadata())
+        return ckpt.write_weights(folder, self.cfg.network, self.net, self.kwds, self.training_metadata(),
+                                  tracker=self.cfg.tracker)
 
     def train(self, progress: bool = True) -> int:
         """Run until the last step, max_steps or max_minutes; returns the step reached (checkpoint written)."""
