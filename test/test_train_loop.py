@@ -146,3 +146,19 @@ def test_sta_training_step_runs_and_learns(tmp_path):
     t.export(tmp_path / "w")
     meta = json.loads((tmp_path / "w" / "sta.json").read_text())
     assert meta["network"] == "sta" and meta["constructor"]["fun_name"] == "build_sta"
+
+
+def test_teacher_forcing_schedule_and_gt_encoding_reach_the_decoder(tmp_path):
+    """Curriculum: full teacher forcing for the first half of teacher_forcing_steps, linear to 0, then off; with
+    teacher=1 the decoder input no longer depends on the learned segmentation filter."""
+    t = Trainer(TrainConfig.from_dict(tiny_config(teacher_forcing_steps=10)), tmp_path, resume=False, command="t")
+    factors = []
+    for step in (0, 4, 5, 7, 10, 50):
+        t.step = step
+        factors.append(t.teacher_factor())
+    assert factors == pytest.approx([1.0, 1.0, 1.0, 0.6, 0.0, 0.0])
+    batch = collate([t.samples[i] for i in range(2)])
+    w = LossWeights()
+    _, p_tf = rts_forward(t.net, batch, w, 2, 0, teacher=1.0)     # seg_iter 0: zero filter, zero encodings
+    _, p_plain = rts_forward(t.net, batch, w, 2, 0, teacher=0.0)
+    assert p_tf["lovasz"] != p_plain["lovasz"]

@@ -43,6 +43,7 @@ class TrainConfig:
     bce_loss_weight: float = 0.0             # extra BCE on the mask logits (0 = reference)
     seg_loss: str = "lovasz"                 # 'lovasz' (probabilities, reference) or 'lovasz_hinge' (logits)
     clf_loss_weights: tuple[float, float, float] = (100.0, 400.0, 100.0)  # initial, intermediates (shared), final
+    teacher_forcing_steps: int = 0           # curriculum: GT mask encodings fed to the decoder, annealed to 0
     clf_optim_iter: int | None = None        # None: the model's optim_iter
     seg_optim_iter: int | None = None
     seed: int = 1
@@ -104,6 +105,8 @@ class TrainConfig:
             raise ConfigError(f"lr needs the groups backbone, segmentation, classifier (missing {sorted(missing)})")
         if self.seg_loss not in ("lovasz", "lovasz_hinge"):
             raise ConfigError(f"seg_loss must be 'lovasz' or 'lovasz_hinge', got {self.seg_loss!r}")
+        if self.teacher_forcing_steps < 0:
+            raise ConfigError(f"teacher_forcing_steps must be >= 0, got {self.teacher_forcing_steps}")
         if self.checkpoint_every < 1:
             raise ConfigError("checkpoint_every must be >= 1")
 

@@ -31,9 +31,14 @@ def _split(t: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return t[:n], t[n:]
 
 
-def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_iter: int, seg_iter: int
-                ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Total loss and its parts (floats) for one batch (train frames T, test frames S, sequences B)."""
+def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_iter: int, seg_iter: int,
+                teacher: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total loss and its parts (floats) for one batch (train frames T, test frames S, sequences B).
+
+    ``teacher`` in [0, 1] (curriculum, not in the reference): the decoder sees teacher x (label encoding of the
+    test frame's GT mask) + (1 - teacher) x (learner's mask encoding). From scratch the learner's encodings are
+    near-random at first, so the decoder never learns to read them; the GT encoding teaches it what to decode.
+    """
     T, B = batch.train_images.shape[:2]
     S = batch.test_images.shape[0]
     H, W = batch.test_images.shape[-2:]
@@ -59,7 +64,13 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
     # Segmentation learner from the train mask (spatial weights only, zero initial filter).
     labels, sample_w = net.label_encoder(batch.train_masks, tm_train)
     tau = net.seg_learner.get_filter(tm_train, labels, sample_w, seg_iter)
-    logits = net.segment_target(tau, tm_test, test_feats, test_scores[-1], out_size=(H, W))
+    if teacher > 0:
+        mask_enc = net.apply_seg_filter(tm_test, tau)
+        gt_enc, _ = net.label_encoder(batch.test_masks, tm_test)
+        mixed = teacher * gt_enc + (1.0 - teacher) * mask_enc
+        logits = net.decoder(net.fuse(mixed, net.encode_scores(test_scores[-1])), test_feats, (H, W))
+    else:
+        logits = net.segment_target(tau, tm_test, test_feats, test_scores[-1], out_size=(H, W))
     seg = _seg_loss(logits, batch.test_masks, weights.hinge)
     total = weights.seg * seg + clf_total
     if weights.bce > 0:

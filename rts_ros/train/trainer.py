@@ -188,6 +188,13 @@ class Trainer:
         return {k: float(v) / self.dist.world for k, v in zip(keys, t)}
 
     # -- schedule and data ----------------------------------------------------------------------------
+    def teacher_factor(self) -> float:
+        """Teacher-forcing weight: 1 for the first half of teacher_forcing_steps, then linearly down to 0."""
+        n = self.cfg.teacher_forcing_steps
+        if n <= 0 or self.step >= n:
+            return 0.0
+        return float(min(1.0, 2.0 * (1.0 - self.step / n)))
+
     def lr_factor(self, epoch: int) -> float:
         """MultiStepLR: gamma ** (number of milestones already passed)."""
         return self.cfg.gamma ** sum(1 for m in self.cfg.milestones if epoch >= m)
@@ -251,7 +258,8 @@ class Trainer:
                 g["lr"] = base * factor
             batch = batch.to(self.device)
             if cfg.network == "rts":
-                loss, parts = rts_forward(self.net, batch, self.weights, clf_iter, seg_iter)
+                loss, parts = rts_forward(self.net, batch, self.weights, clf_iter, seg_iter,
+                                          teacher=self.teacher_factor())
             else:
                 loss, parts = sta_forward(self.net, batch, self.weights)
             if not torch.isfinite(loss):
