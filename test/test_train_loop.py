@@ -149,14 +149,14 @@ def test_sta_training_step_runs_and_learns(tmp_path):
 
 
 def test_teacher_forcing_schedule_and_gt_encoding_reach_the_decoder(tmp_path):
-    """Curriculum: full teacher forcing for the first half of teacher_forcing_steps, linear to 0, then off; with
+    """Curriculum: teacher-forcing probability 0.5 at step 0, linear to 0 at teacher_forcing_steps, then off; with
     teacher=1 the decoder input no longer depends on the learned segmentation filter."""
     t = Trainer(TrainConfig.from_dict(tiny_config(teacher_forcing_steps=10)), tmp_path, resume=False, command="t")
     factors = []
     for step in (0, 4, 5, 7, 10, 50):
         t.step = step
         factors.append(t.teacher_factor())
-    assert factors == pytest.approx([1.0, 1.0, 1.0, 0.6, 0.0, 0.0])
+    assert factors == pytest.approx([0.5, 0.3, 0.25, 0.15, 0.0, 0.0])
     batch = collate([t.samples[i] for i in range(2)])
     w = LossWeights()
     _, p_tf = rts_forward(t.net, batch, w, 2, 0, teacher=1.0)     # seg_iter 0: zero filter, zero encodings

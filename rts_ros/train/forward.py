@@ -35,9 +35,11 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
                 teacher: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Total loss and its parts (floats) for one batch (train frames T, test frames S, sequences B).
 
-    ``teacher`` in [0, 1] (curriculum, not in the reference): the decoder sees teacher x (label encoding of the
-    test frame's GT mask) + (1 - teacher) x (learner's mask encoding). From scratch the learner's encodings are
-    near-random at first, so the decoder never learns to read them; the GT encoding teaches it what to decode.
+    ``teacher`` in [0, 1] (curriculum, not in the reference): each sequence's decoder input is, with probability
+    ``teacher``, the label encoding of its test frames' GT masks instead of the learner's mask encoding. From
+    scratch the learner's encodings are near-random at first, so the decoder never learns to read them; the GT
+    encodings teach it what to decode. (An additive mix t*GT + (1-t)*learned does not work: the decoder amplifies
+    the GT part and collapses when t reaches 0.)
     """
     T, B = batch.train_images.shape[:2]
     S = batch.test_images.shape[0]
@@ -67,7 +69,8 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
     if teacher > 0:
         mask_enc = net.apply_seg_filter(tm_test, tau)
         gt_enc, _ = net.label_encoder(batch.test_masks, tm_test)
-        mixed = teacher * gt_enc + (1.0 - teacher) * mask_enc
+        use_gt = (torch.rand(B, device=gt_enc.device) < teacher).to(gt_enc.dtype).view(1, B, 1, 1, 1)
+        mixed = use_gt * gt_enc + (1.0 - use_gt) * mask_enc
         logits = net.decoder(net.fuse(mixed, net.encode_scores(test_scores[-1])), test_feats, (H, W))
     else:
         logits = net.segment_target(tau, tm_test, test_feats, test_scores[-1], out_size=(H, W))

@@ -189,11 +189,12 @@ class Trainer:
 
     # -- schedule and data ----------------------------------------------------------------------------
     def teacher_factor(self) -> float:
-        """Teacher-forcing weight: 1 for the first half of teacher_forcing_steps, then linearly down to 0."""
+        """Teacher-forcing probability: 0.5 at step 0, linearly down to 0 at teacher_forcing_steps (at least half
+        of the sequences always go through the learner, so the decoder cannot ignore its encodings)."""
         n = self.cfg.teacher_forcing_steps
         if n <= 0 or self.step >= n:
             return 0.0
-        return float(min(1.0, 2.0 * (1.0 - self.step / n)))
+        return 0.5 * (1.0 - self.step / n)
 
     def lr_factor(self, epoch: int) -> float:
         """MultiStepLR: gamma ** (number of milestones already passed)."""
