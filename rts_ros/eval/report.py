@@ -113,25 +113,27 @@ def write_plots(out_dir: Path, summaries: list[Summary], title: str) -> dict[str
 
     paths = {"success_plot": Path(out_dir) / "success_plot.png",
              "precision_plot": Path(out_dir) / "precision_plot.png"}
-    ranked = sorted(summaries, key=lambda s: -np.nan_to_num(s.auc, nan=-1))
-    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
-    for s in ranked:
-        ax.plot(metrics.SUCCESS_THRESHOLDS, s.success, lw=2, label=f"{s.tracker} [{_fmt(s.auc)}]")
-    ax.set(xlabel="overlap threshold", ylabel="success rate", xlim=(0, 1), ylim=(0, 1.02))
-    ax.set_title(textwrap.fill(f"Success plot of OPE ({title})", 60), fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left")
-    fig.tight_layout()
-    fig.savefig(paths["success_plot"])
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
-    for s in sorted(summaries, key=lambda s: -np.nan_to_num(s.precision20, nan=-1)):
-        ax.plot(metrics.PRECISION_THRESHOLDS, s.precision, lw=2, label=f"{s.tracker} [{_fmt(s.precision20)}]")
-    ax.set(xlabel="location error threshold (px)", ylabel="precision", xlim=(0, 50), ylim=(0, 1.02))
-    ax.set_title(textwrap.fill(f"Precision plot of OPE ({title})", 60), fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(paths["precision_plot"])
-    plt.close(fig)
+    by_auc = sorted(summaries, key=lambda s: -np.nan_to_num(s.auc, nan=-1))
+    _curve_plot(plt, paths["success_plot"], metrics.SUCCESS_THRESHOLDS,
+                [(f"{s.tracker} [{_fmt(s.auc)}]", s.success) for s in by_auc],
+                "overlap threshold", "success rate", (0, 1), f"Success plot of OPE ({title})", "lower left")
+    by_p20 = sorted(summaries, key=lambda s: -np.nan_to_num(s.precision20, nan=-1))
+    _curve_plot(plt, paths["precision_plot"], metrics.PRECISION_THRESHOLDS,
+                [(f"{s.tracker} [{_fmt(s.precision20)}]", s.precision) for s in by_p20],
+                "location error threshold (px)", "precision", (0, 50), f"Precision plot of OPE ({title})",
+                "lower right")
     return paths
+
+
+def _curve_plot(plt, path: Path, x, curves, xlabel: str, ylabel: str, xlim, title: str, legend_loc: str) -> None:
+    """One OTB-style curve plot: a line per tracker, its score in the legend, written as PNG."""
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+    for label, y in curves:
+        ax.plot(x, y, lw=2, label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, xlim=xlim, ylim=(0, 1.02))
+    ax.set_title(textwrap.fill(title, 60), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc=legend_loc)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
