@@ -20,23 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rts_ros.eval.metrics import box_iou, mask_iou
+
 STATE_NAMES = {0: "IDLE", 1: "TRACKING", 2: "UNCERTAIN", 3: "LOST"}
-
-
-def _iou_xywh(a, b) -> float:
-    ax0, ay0, aw, ah = a
-    bx0, by0, bw, bh = b
-    iw = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
-    ih = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a > 0, b > 0
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 def _image_msg(rgb: np.ndarray, stamp_ns: int):
@@ -141,9 +127,9 @@ def run(output: Path, frames: int, weights: str, device: str, seed: int, timeout
         states.append(state)
         box = tuple(float(v) for v in t.box) if t is not None else None
         if seq.visible[i] and box is not None:
-            box_ious.append(_iou_xywh(box, seq.boxes[i]))
+            box_ious.append(float(box_iou(np.array(box), np.array(seq.boxes[i]))[0]))
         if seq.visible[i] and m is not None:
-            mask_ious.append(_mask_iou(m, seq.masks[i]))
+            mask_ious.append(mask_iou(m > 0, seq.masks[i] > 0))
         xyxy = None if box is None else (int(box[0]), int(box[1]), int(np.ceil(box[0] + box[2])),
                                          int(np.ceil(box[1] + box[3])))
         frame = render_overlay(rgb, m, xyxy, state, float(t.confidence) if t is not None else 0.0)
