@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-COLUMNS = ("step", "epoch", "lr", "seconds", "total", "lovasz", "clf_init", "clf_final", "iou")
+COLUMNS = ("step", "epoch", "lr", "seconds", "total", "lovasz", "clf_init", "clf_final", "iou", "encoding")
 
 
 class LossLog:
