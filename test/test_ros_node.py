@@ -561,3 +561,48 @@ def test_cleanup_releases_the_model(ros_env, weights, client):
     import logging
 
     assert logging.getLogger("rts_ros").propagate  # the library's logging is handed back to Python
+
+
+def test_model_recommended_settings_apply_unless_a_parameter_sets_another_value(ros_env, client, tmp_path):
+    """rts.json may recommend tracker settings (the small default model does). A tracker.* parameter left at (or
+    set to) the rts50 default defers to the model's recommendation; any other value wins over it."""
+    import torch
+
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from rts_ros.api import TrackerConfig
+    from rts_ros.model import build_rts
+    from rts_ros.ros.node import TrackerNode
+    from rts_ros.weights import save_network
+
+    defaults = TrackerConfig()
+    recommended = {"image_sample_size": [96, 128], "net_opt_iter": 3, "box_init": "grabcut"}
+    assert defaults.net_opt_iter != 3 and tuple(defaults.image_sample_size) != (96, 128)
+    folder = tmp_path / "recommending_model"
+    torch.manual_seed(0)
+    net = build_rts(dict(SMALL_NET))
+    save_network(folder, "rts", net.state_dict(), dict(SMALL_NET), fun_module="rts_ros.model", fun_name="build_rts",
+                 tracker=recommended)
+
+    def configured(*extra: Parameter) -> TrackerConfig:
+        params = [Parameter("weights", value=str(folder)), Parameter("device", value="cpu"),
+                  Parameter("warmup", value=False), *extra]
+        node = TrackerNode(namespace="/recommended", parameter_overrides=params)
+        try:
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            return node.tracker.config
+        finally:
+            node.trigger_cleanup()
+            node.release()
+            node.destroy_node()
+
+    plain = configured()
+    assert tuple(plain.image_sample_size) == (96, 128) and plain.net_opt_iter == 3 and plain.box_init == "grabcut"
+    # explicitly set to the rts50 default: still the model's value (documented rule)
+    same_as_default = configured(Parameter("tracker.net_opt_iter", value=defaults.net_opt_iter))
+    assert same_as_default.net_opt_iter == 3
+    # any other value is applied on top, field by field
+    other = configured(Parameter("tracker.net_opt_iter", value=5), Parameter("tracker.image_sample_size",
+                                                                              value=[64, 96]))
+    assert other.net_opt_iter == 5 and tuple(other.image_sample_size) == (64, 96) and other.box_init == "grabcut"
