@@ -41,7 +41,7 @@ class TrainConfig:
     gamma: float = 0.2
     seg_loss_weight: float = 10.0
     bce_loss_weight: float = 0.0             # extra BCE on the mask logits (0 = reference)
-    encoding_loss_weight: float = 0.0        # learner test encoding -> GT label encoding (0 = reference)
+    few_shot_loss_weight: float = 0.0        # few-shot mask loss from scratch (0 = reference)
     seg_loss: str = "lovasz"                 # 'lovasz' (probabilities, reference) or 'lovasz_hinge' (logits)
     clf_loss_weights: tuple[float, float, float] = (100.0, 400.0, 100.0)  # initial, intermediates (shared), final
     teacher_forcing_steps: int = 0           # curriculum: GT mask encodings fed to the decoder, annealed to 0
@@ -106,8 +106,8 @@ class TrainConfig:
             raise ConfigError(f"lr needs the groups backbone, segmentation, classifier (missing {sorted(missing)})")
         if self.seg_loss not in ("lovasz", "lovasz_hinge"):
             raise ConfigError(f"seg_loss must be 'lovasz' or 'lovasz_hinge', got {self.seg_loss!r}")
-        if self.bce_loss_weight < 0 or self.encoding_loss_weight < 0:
-            raise ConfigError("bce_loss_weight and encoding_loss_weight must be >= 0")
+        if self.bce_loss_weight < 0 or self.few_shot_loss_weight < 0:
+            raise ConfigError("bce_loss_weight and few_shot_loss_weight must be >= 0")
         if self.teacher_forcing_steps < 0:
             raise ConfigError(f"teacher_forcing_steps must be >= 0, got {self.teacher_forcing_steps}")
         if self.checkpoint_every < 1:

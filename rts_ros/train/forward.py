@@ -25,7 +25,7 @@ class LossWeights:
     clf_final: float = 100.0
     bce: float = 0.0                  # optional x binary cross-entropy on the logits (not in the reference)
     hinge: bool = False               # Lovász hinge on logits instead of Lovász on probabilities
-    encoding: float = 0.0             # optional x normalised L2 of the learner's test encoding to the GT one
+    few_shot: float = 0.0             # optional x few_shot_mask_loss (training from scratch)
 
 
 def _split(t: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,14 +67,12 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
     # Segmentation learner from the train mask (spatial weights only, zero initial filter).
     labels, sample_w = net.label_encoder(batch.train_masks, tm_train)
     tau = net.seg_learner.get_filter(tm_train, labels, sample_w, seg_iter)
-    gt_enc = None
-    if weights.encoding > 0 or teacher > 0:
-        gt_enc, _ = net.label_encoder(batch.test_masks, tm_test)
     enc_loss = None
-    if weights.encoding > 0:
-        enc_loss = encoding_loss(net.apply_seg_filter(tm_test, tau), gt_enc)
+    if weights.few_shot > 0:
+        enc_loss = few_shot_mask_loss(net, tm_train, batch.train_masks, tm_test, batch.test_masks, seg_iter)
     if teacher > 0:
         mask_enc = net.apply_seg_filter(tm_test, tau)
+        gt_enc, _ = net.label_encoder(batch.test_masks, tm_test)
         use_gt = (torch.rand(B, device=gt_enc.device) < teacher).to(gt_enc.dtype).view(1, B, 1, 1, 1)
         mixed = use_gt * gt_enc + (1.0 - use_gt) * mask_enc
         logits = net.decoder(net.fuse(mixed, net.encode_scores(test_scores[-1])), test_feats, (H, W))
@@ -85,7 +83,7 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
     if weights.bce > 0:
         total = total + weights.bce * F.binary_cross_entropy_with_logits(logits, batch.test_masks)
     if enc_loss is not None:
-        total = total + weights.encoding * enc_loss
+        total = total + weights.few_shot * enc_loss
     parts = {"total": float(total.detach()), "lovasz": float(seg.detach()),
              "clf_init": float(clf_losses[0].detach()), "clf_final": float(clf_losses[-1].detach())}
     with torch.no_grad():
@@ -95,21 +93,31 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
         union = (pred | gt).flatten(2).sum(-1).float()
         parts["iou"] = float(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)).mean())
     if enc_loss is not None:
-        parts["encoding"] = float(enc_loss.detach())
+        parts["few_shot"] = float(enc_loss.detach())
     return total, parts
 
 
-def encoding_loss(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """||pred - sg(gt)||^2 / ||sg(gt)||^2 per sequence, averaged (not in the reference).
+def few_shot_mask_loss(net: RTSNet, tm_train: torch.Tensor, train_masks: torch.Tensor, tm_test: torch.Tensor,
+                       test_masks: torch.Tensor, num_iter: int) -> torch.Tensor:
+    """Auxiliary loss for training from scratch (not in the reference): a one-channel filter fitted by the
+    segmentation learner to the train frame's mask (+1 target, -1 background, at feature resolution) must
+    predict the test frame's mask. The targets are fixed, so nothing can collapse; the gradient reaches the
+    target-model features and the backbone directly, instead of only through the decoder.
+    Class-balanced weights; returns the weighted squared error on the test frames divided by its weight sum."""
+    def labels(masks: torch.Tensor, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = F.adaptive_avg_pool2d(masks.flatten(0, 1).unsqueeze(1), feat.shape[-2:])
+        m = m.view(*masks.shape[:2], 1, *feat.shape[-2:])
+        fg = m.mean(dim=(0, 2, 3, 4), keepdim=True).clamp(0.02, 0.98)
+        w = m / fg + (1 - m) / (1 - fg)
+        return 2 * m - 1, w
 
-    A direct, dense signal for the features from scratch: the filter learned on the train frame must reproduce
-    the label encoding of the test frame's GT mask. The target is detached so the label encoder cannot shrink
-    both sides to zero (it is trained by the decoder loss); the normalisation makes the loss scale-free.
-    """
-    g = gt.detach()
-    err = (pred - g).pow(2).sum(dim=(0, 2, 3, 4))
-    energy = g.pow(2).sum(dim=(0, 2, 3, 4)).clamp(min=1e-6)
-    return (err / energy).mean()
+    y_train, w_train = labels(train_masks, tm_train)
+    y_test, w_test = labels(test_masks, tm_test)
+    k = net.seg_learner.filter_size
+    filt = tm_train.new_zeros(tm_train.shape[1], 1, tm_train.shape[2], k, k)
+    filt = net.seg_learner.optimize(filt, tm_train, y_train, w_train.sqrt(), num_iter)
+    pred = net.apply_seg_filter(tm_test, filt)
+    return (w_test * (pred - y_test) ** 2).sum() / w_test.sum()
 
 
 def sta_forward(net: STANet, batch: TrainingBatch, weights: LossWeights, optim_iter: int | None = None

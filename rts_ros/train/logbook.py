@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-COLUMNS = ("step", "epoch", "lr", "seconds", "total", "lovasz", "clf_init", "clf_final", "iou", "encoding")
+COLUMNS = ("step", "epoch", "lr", "seconds", "total", "lovasz", "clf_init", "clf_final", "iou", "few_shot")
 
 
 class LossLog:
