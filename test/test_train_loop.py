@@ -162,3 +162,51 @@ def test_teacher_forcing_schedule_and_gt_encoding_reach_the_decoder(tmp_path):
     _, p_tf = rts_forward(t.net, batch, w, 2, 0, teacher=1.0)     # seg_iter 0: zero filter, zero encodings
     _, p_plain = rts_forward(t.net, batch, w, 2, 0, teacher=0.0)
     assert p_tf["lovasz"] != p_plain["lovasz"]
+
+
+def _few_shot_inputs(separable: bool, seed: int = 0):
+    """Features (frames, seq, C, h, w) and masks at 4x the feature resolution; channel 0 of the features is the
+    mask indicator when ``separable``."""
+    g = torch.Generator().manual_seed(seed)
+    frames, seq, c, h, w = 2, 2, 8, 8, 12
+    masks = torch.zeros(frames, seq, 4 * h, 4 * w)
+    for f in range(frames):
+        for s in range(seq):
+            y, x = 4 * (1 + f + s), 4 * (2 + 2 * f + s)
+            masks[f, s, y:y + 12, x:x + 16] = 1
+    feat = 0.1 * torch.randn(frames, seq, c, h, w, generator=g)
+    if separable:
+        feat[:, :, 0] = torch.nn.functional.avg_pool2d(masks.flatten(0, 1).unsqueeze(1), 4).view(frames, seq, h, w)
+        feat[:, :, 1] = 1.0   # a constant channel gives the filter a bias
+    return feat, masks
+
+
+def test_few_shot_mask_loss_from_first_principles():
+    """Zero iterations (zero filter) give exactly 1 (every weighted residual is +-1); a feature channel equal to the
+    mask lets the learner fit the train frame and predict the test frame far better than noise features."""
+    from rts_ros.model import build_rts
+    from rts_ros.train.forward import few_shot_mask_loss
+
+    torch.manual_seed(0)
+    net = build_rts(dict(TINY_MODEL, out_feature_dim=8))
+    with torch.no_grad():
+        net.seg_learner.filter_optimizer.residual_module.filter_reg.fill_(1e-3)
+    feat, masks = _few_shot_inputs(separable=True)
+    noise, _ = _few_shot_inputs(separable=False)
+    with torch.no_grad():
+        zero = float(few_shot_mask_loss(net, feat[:1], masks[:1], feat[1:], masks[1:], 0))
+        good = float(few_shot_mask_loss(net, feat[:1], masks[:1], feat[1:], masks[1:], 20))
+        bad = float(few_shot_mask_loss(net, noise[:1], masks[:1], noise[1:], masks[1:], 20))
+    assert zero == pytest.approx(1.0, abs=1e-6)
+    assert good < 0.3 < bad, (good, bad)
+    feat.requires_grad_(True)
+    few_shot_mask_loss(net, feat[:1], masks[:1], feat[1:], masks[1:], 3).backward()
+    assert torch.isfinite(feat.grad).all() and feat.grad.abs().sum() > 0   # the features receive the gradient
+
+
+def test_few_shot_loss_is_logged_and_validated(tmp_path):
+    t = _run(tmp_path / "fs", False, few_shot_loss_weight=5.0, epochs=1, batches_per_epoch=2)
+    log = read_log(tmp_path / "fs" / "loss_log.csv")
+    assert len(log["few_shot"]) == 2 and (log["few_shot"] > 0).all()
+    with pytest.raises(Exception, match="few_shot_loss_weight"):
+        TrainConfig.from_dict(tiny_config(few_shot_loss_weight=-1.0))
