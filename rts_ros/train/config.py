@@ -30,6 +30,7 @@ class TrainConfig:
     datasets: list[DatasetSpec] = field(default_factory=lambda: [DatasetSpec("synthetic")])
     crop_hw: tuple[int, int] = (480, 832)
     search_area_factor: float = 5.0
+    center_jitter: dict[str, tuple[float, float]] | None = None   # {'train': (x, y), 'test': (x, y)}; None: reference
     num_test_frames: int = 3
     max_gap: int = 100
     batch_size: int = 15                     # global batch (split over torchrun processes)
@@ -110,9 +111,15 @@ class TrainConfig:
             raise ConfigError("bce_loss_weight and few_shot_loss_weight must be >= 0")
         if self.teacher_forcing_steps < 0:
             raise ConfigError(f"teacher_forcing_steps must be >= 0, got {self.teacher_forcing_steps}")
+        if self.center_jitter is not None and (set(self.center_jitter) != {"train", "test"} or any(
+                len(v) != 2 or min(v) < 0 for v in self.center_jitter.values())):
+            raise ConfigError(f"center_jitter must be {{train: [x, y], test: [x, y]}} (>= 0), got {self.center_jitter}")
         if self.checkpoint_every < 1:
             raise ConfigError("checkpoint_every must be >= 1")
 
     def processing(self) -> ProcessingConfig:
+        extra = {}
+        if self.center_jitter is not None:
+            extra["center_jitter"] = {k: tuple(float(x) for x in v) for k, v in self.center_jitter.items()}
         return ProcessingConfig(output_hw=tuple(self.crop_hw), search_area_factor=self.search_area_factor,
-                                label_sigma_factor=0.25 / self.search_area_factor)
+                                label_sigma_factor=0.25 / self.search_area_factor, **extra)
