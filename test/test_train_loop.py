@@ -210,3 +210,13 @@ def test_few_shot_loss_is_logged_and_validated(tmp_path):
     assert len(log["few_shot"]) == 2 and (log["few_shot"] > 0).all()
     with pytest.raises(Exception, match="few_shot_loss_weight"):
         TrainConfig.from_dict(tiny_config(few_shot_loss_weight=-1.0))
+
+
+def test_center_jitter_reaches_the_processing_and_is_validated():
+    cfg = TrainConfig.from_dict(tiny_config(center_jitter={"train": [1.0, 2.0], "test": [3.0, 4.0]}))
+    assert cfg.processing().center_jitter == {"train": (1.0, 2.0), "test": (3.0, 4.0)}
+    assert TrainConfig.from_dict(tiny_config()).processing().center_jitter == {"train": (3.0, 3.0),
+                                                                                "test": (5.5, 4.5)}   # reference
+    for bad in ({"train": [1.0, 2.0]}, {"train": [1.0], "test": [1.0, 1.0]}, {"train": [-1, 1], "test": [1, 1]}):
+        with pytest.raises(Exception, match="center_jitter"):
+            TrainConfig.from_dict(tiny_config(center_jitter=bad))
