@@ -7,6 +7,28 @@ import torch.nn.functional as F
 from torch import nn
 
 LAYER_NAMES = ("layer1", "layer2", "layer3", "layer4")
+COLOUR_CHANNELS = 22
+
+
+class ColourFeatures(nn.Module):
+    """Fixed (parameter-free) colour statistics of the input at the resolution of layer3 (small models only).
+
+    A network trained from scratch on a CPU learns features that let the few-shot learners tell the target from
+    the background across frames more slowly than plain colour does, so small models may append these channels
+    to layer3: RGB, its squares and cross products, 4 soft bins per channel, and a constant (a bias for the
+    bias-free learners). The input is the preprocessed image (BGR minus ``bgr_mean``)."""
+
+    def __init__(self, bgr_mean: tuple[float, float, float]):
+        super().__init__()
+        self.register_buffer("_bgr_mean", torch.tensor(bgr_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_centres", ((torch.arange(4) + 0.5) / 4).view(1, 1, 4, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        rgb = ((x + self._bgr_mean.to(x.dtype)).flip(1) / 255.0).clamp(0, 1)
+        r, g, b = rgb[:, :1], rgb[:, 1:2], rgb[:, 2:]
+        bins = torch.exp(-(rgb.unsqueeze(2) - self._centres.to(x.dtype)) ** 2 / 0.02).flatten(1, 2)
+        feats = torch.cat([rgb, rgb * rgb, r * g, g * b, r * b, bins, torch.ones_like(r)], dim=1)
+        return F.adaptive_avg_pool2d(feats, size)
 
 
 class Bottleneck(nn.Module):
@@ -59,8 +81,10 @@ class ResNet(nn.Module):
     """
 
     def __init__(self, block: str = "bottleneck", layers: tuple[int, ...] = (3, 4, 6, 3), width: int = 64,
-                 mrcnn: bool = True):
+                 mrcnn: bool = True, colour_mean: tuple[float, float, float] | None = None):
         super().__init__()
+        # colour_mean given: layer3 carries COLOUR_CHANNELS more channels (ColourFeatures); layer4 is unchanged
+        self.colour = ColourFeatures(colour_mean) if colour_mean is not None else None
         cls = Bottleneck if block == "bottleneck" else BasicBlock
         self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -77,11 +101,17 @@ class ResNet(nn.Module):
                 cin = planes * cls.expansion
             setattr(self, name, nn.Sequential(*blocks))
             self.channels[name] = cin
+        if self.colour is not None:
+            self.channels["layer3"] += COLOUR_CHANNELS
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        image = x
         x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
         out = {}
         for name in LAYER_NAMES:
             x = getattr(self, name)(x)
             out[name] = x
+        if self.colour is not None:
+            l3 = out["layer3"]
+            out["layer3"] = torch.cat([l3, self.colour(image, tuple(l3.shape[-2:])).to(l3.dtype)], dim=1)
         return out

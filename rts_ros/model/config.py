@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from rts_ros.errors import ConfigError
+from rts_ros.model.backbone import COLOUR_CHANNELS
 
 DECODER_LAYERS = ("layer4", "layer3", "layer2", "layer1")
 
@@ -59,6 +60,7 @@ class BackboneConfig:
     backbone_block: str = "bottleneck"
     backbone_layers: tuple[int, int, int, int] = (3, 4, 6, 3)
     backbone_width: int = 64
+    backbone_colour: bool = False     # ColourFeatures appended to layer3 (small models trained from scratch)
 
     @property
     def mrcnn(self) -> bool:
@@ -66,7 +68,10 @@ class BackboneConfig:
 
     def layer_channels(self) -> dict[str, int]:
         exp = 4 if self.backbone_block == "bottleneck" else 1
-        return {f"layer{i + 1}": self.backbone_width * 2 ** i * exp for i in range(4)}
+        ch = {f"layer{i + 1}": self.backbone_width * 2 ** i * exp for i in range(4)}
+        if self.backbone_colour:
+            ch["layer3"] += COLOUR_CHANNELS
+        return ch
 
 
 # Arguments of the reference constructors that only matter for training or are fixed by the architecture:
@@ -118,7 +123,8 @@ class STAConfig(_Common):
 
 def _parse_backbone(kw: dict[str, Any]) -> BackboneConfig:
     btype = _choice("backbone_type", kw.pop("backbone_type", "mrcnn"), ("mrcnn", "resnet"))
-    ours = {k: kw.pop(k) for k in ("backbone_block", "backbone_layers", "backbone_width") if k in kw}
+    ours = {k: kw.pop(k) for k in ("backbone_block", "backbone_layers", "backbone_width", "backbone_colour")
+            if k in kw}
     if btype == "mrcnn":
         if ours:
             raise _fail(next(iter(ours)), ours[next(iter(ours))], "only with backbone_type='resnet'")
@@ -126,7 +132,8 @@ def _parse_backbone(kw: dict[str, Any]) -> BackboneConfig:
     block = _choice("backbone_block", ours.get("backbone_block", "basic"), ("basic", "bottleneck"))
     layers = _ints("backbone_layers", ours.get("backbone_layers", (2, 2, 2, 2)), 4)
     width = _int("backbone_width", ours.get("backbone_width", 64), 4)
-    return BackboneConfig("resnet", block, layers, width)  # type: ignore[arg-type]
+    colour = _bool("backbone_colour", ours.get("backbone_colour", False))
+    return BackboneConfig("resnet", block, layers, width, colour)  # type: ignore[arg-type]
 
 
 def _parse_common(kw: dict[str, Any], n_dims: int) -> dict[str, Any]:
@@ -197,6 +204,8 @@ def sta_config(kwds: dict[str, Any]) -> STAConfig:
         raise ConfigError(f"constructor kwargs must be a dict, got {type(kwds).__name__}")
     kw = dict(kwds)
     out = _parse_common(kw, 4)
+    if out["backbone"].backbone_colour:
+        raise _fail("backbone_colour", True, "False for STA (its input is not normalised)")
     _reject_unknown(kw, "STA")
     return STAConfig(**out)
 

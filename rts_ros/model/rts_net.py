@@ -38,7 +38,8 @@ class RTSNet(nn.Module):
                                      cfg.clf_feat_stride, cfg.optim_init_reg, cfg.clf_hinge_threshold,
                                      cfg.clf_activation_leak)
         b = cfg.backbone
-        self.feature_extractor = ResNet(b.backbone_block, b.backbone_layers, b.backbone_width, b.mrcnn)
+        self.feature_extractor = ResNet(b.backbone_block, b.backbone_layers, b.backbone_width, b.mrcnn,
+                                        colour_mean=BGR_MEAN if b.backbone_colour else None)
         self.decoder = Decoder(nf, ch, cfg.decoder_mdim)
         self.register_buffer("_bgr_mean", torch.tensor(BGR_MEAN).view(1, 3, 1, 1), persistent=False)
 
