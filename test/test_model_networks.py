@@ -126,3 +126,51 @@ def test_cuda_matches_cpu():
         a = net.extract_backbone(net.preprocess(img))["layer4"]
         b = net.cuda().extract_backbone(net.preprocess(img.cuda()))["layer4"].cpu()
     assert torch.allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+COLOUR_SMALL = dict(backbone_type="resnet", backbone_block="basic", backbone_layers=[1, 1, 1, 1], backbone_width=8,
+                    out_feature_dim=16, num_filters=4, label_encoder_dims=[4, 8, 8], decoder_mdim=8,
+                    clf_feat_stride=32, backbone_colour=True)
+
+
+def test_colour_channels_are_block_statistics_of_the_input():
+    """backbone_colour appends 22 fixed channels to layer3: per 16x16 block the mean R, G, B (first three), the
+    mean squares, ..., and a constant 1 (last); layer4 is unchanged."""
+    from rts_ros.model.backbone import COLOUR_CHANNELS
+
+    torch.manual_seed(0)
+    net = build_rts(dict(COLOUR_SMALL)).eval()
+    plain = build_rts({k: v for k, v in COLOUR_SMALL.items() if k != "backbone_colour"}).eval()
+    img = torch.rand(2, 3, 64, 96) * 255
+    with torch.no_grad():
+        f = net.extract_backbone(net.preprocess(img))
+        g = plain.extract_backbone(plain.preprocess(img))
+    assert f["layer3"].shape[1] == g["layer3"].shape[1] + COLOUR_CHANNELS and f["layer4"].shape == g["layer4"].shape
+    colour = f["layer3"][:, -COLOUR_CHANNELS:]
+    blocks = torch.nn.functional.avg_pool2d(img / 255, 16)
+    torch.testing.assert_close(colour[:, :3], blocks, atol=1e-5, rtol=0)
+    torch.testing.assert_close(colour[:, 3:6], torch.nn.functional.avg_pool2d((img / 255) ** 2, 16), atol=1e-5, rtol=0)
+    assert torch.allclose(colour[:, -1], torch.ones_like(colour[:, -1]))
+    assert config_to_kwds(net.config)["backbone_colour"] is True
+    with pytest.raises(ConfigError, match="backbone_colour"):
+        build_sta(dict(backbone_type="resnet", backbone_colour=True))
+
+
+def test_tracker_runs_a_colour_model(tmp_path):
+    """The tracker's inference path (BN folding, channels_last, tracing) accepts the colour channels."""
+    import numpy as np
+
+    from rts_ros.api import Tracker
+    from rts_ros.weights import save_network
+
+    torch.manual_seed(0)
+    net = build_rts(dict(COLOUR_SMALL))
+    save_network(tmp_path, "rts", net.state_dict(), config_to_kwds(net.config), fun_module="rts_ros.model",
+                 fun_name="build_rts", tracker={"image_sample_size": [96, 128], "box_init": "grabcut"})
+    tr = Tracker.from_weights(tmp_path, device="cpu")
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    img[40:80, 60:100] = (250, 30, 30)
+    tr.initialize(img, (60, 40, 40, 40))
+    r = tr.track(img)
+    assert r.mask.shape == (120, 160) and np.isfinite(r.box).all()

@@ -21,12 +21,13 @@ class ColourFeatures(nn.Module):
     def __init__(self, bgr_mean: tuple[float, float, float]):
         super().__init__()
         self.register_buffer("_bgr_mean", torch.tensor(bgr_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("_centres", ((torch.arange(4) + 0.5) / 4).view(1, 1, 4, 1, 1), persistent=False)
+        # bin centres 0.125..0.875 for R, then G, then B (4-d so that channels_last conversion applies)
+        self.register_buffer("_centres", ((torch.arange(4) + 0.5) / 4).repeat(3).view(1, 12, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         rgb = ((x + self._bgr_mean.to(x.dtype)).flip(1) / 255.0).clamp(0, 1)
         r, g, b = rgb[:, :1], rgb[:, 1:2], rgb[:, 2:]
-        bins = torch.exp(-(rgb.unsqueeze(2) - self._centres.to(x.dtype)) ** 2 / 0.02).flatten(1, 2)
+        bins = torch.exp(-(rgb.repeat_interleave(4, dim=1) - self._centres.to(x.dtype)) ** 2 / 0.02)
         feats = torch.cat([rgb, rgb * rgb, r * g, g * b, r * b, bins, torch.ones_like(r)], dim=1)
         return F.adaptive_avg_pool2d(feats, size)
 
