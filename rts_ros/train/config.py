@@ -42,6 +42,7 @@ class TrainConfig:
     gamma: float = 0.2
     seg_loss_weight: float = 10.0
     bce_loss_weight: float = 0.0             # extra BCE on the mask logits (0 = reference)
+    bce_balanced: bool = False               # class-balanced BCE (target and background weigh half each)
     few_shot_loss_weight: float = 0.0        # few-shot mask loss from scratch (0 = reference)
     seg_loss: str = "lovasz"                 # 'lovasz' (probabilities, reference) or 'lovasz_hinge' (logits)
     clf_loss_weights: tuple[float, float, float] = (100.0, 400.0, 100.0)  # initial, intermediates (shared), final

@@ -24,6 +24,7 @@ class LossWeights:
     clf_intermediate: float = 400.0   # shared by the intermediate iterates (400/4 = 100 each for 5 iterations)
     clf_final: float = 100.0
     bce: float = 0.0                  # optional x binary cross-entropy on the logits (not in the reference)
+    bce_balanced: bool = False        # weigh target and background pixels equally in that BCE
     hinge: bool = False               # Lovász hinge on logits instead of Lovász on probabilities
     few_shot: float = 0.0             # optional x few_shot_mask_loss (training from scratch)
 
@@ -81,7 +82,7 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
     seg = _seg_loss(logits, batch.test_masks, weights.hinge)
     total = weights.seg * seg + clf_total
     if weights.bce > 0:
-        total = total + weights.bce * F.binary_cross_entropy_with_logits(logits, batch.test_masks)
+        total = total + weights.bce * bce_loss(logits, batch.test_masks, weights.bce_balanced)
     if enc_loss is not None:
         total = total + weights.few_shot * enc_loss
     parts = {"total": float(total.detach()), "lovasz": float(seg.detach()),
@@ -154,6 +155,18 @@ def sta_forward(net: STANet, batch: TrainingBatch, weights: LossWeights, optim_i
         iou = float(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)).mean())
     return total, {"total": float(total.detach()), "lovasz": float(final.detach()),
                    "lovasz_coarse": float(coarse.detach()), "iou": iou}
+
+
+def bce_loss(logits: torch.Tensor, masks: torch.Tensor, balanced: bool) -> torch.Tensor:
+    """Binary cross-entropy on logits; ``balanced``: target and background pixels carry half the weight each
+    (per frame), so the decision threshold 0 does not drift towards 'all background' for small targets.
+    Unlike the Lovász losses, a proper scoring rule: partial information always beats a constant output,
+    which keeps a from-scratch decoder from collapsing to constant logits."""
+    if not balanced:
+        return F.binary_cross_entropy_with_logits(logits, masks)
+    fg = masks.flatten(2).mean(-1).clamp(0.01, 0.99)[..., None, None]
+    w = masks * (0.5 / fg) + (1 - masks) * (0.5 / (1 - fg))
+    return F.binary_cross_entropy_with_logits(logits, masks, weight=w)
 
 
 def _seg_loss(logits: torch.Tensor, masks: torch.Tensor, hinge: bool) -> torch.Tensor:

@@ -137,7 +137,8 @@ class Trainer:
         self.optimizer = torch.optim.Adam(param_groups(self.net, cfg.lr))
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.weights = LossWeights(cfg.seg_loss_weight, *cfg.clf_loss_weights, bce=cfg.bce_loss_weight,
-                                  hinge=cfg.seg_loss == "lovasz_hinge", few_shot=cfg.few_shot_loss_weight)
+                                   bce_balanced=cfg.bce_balanced, hinge=cfg.seg_loss == "lovasz_hinge",
+                                   few_shot=cfg.few_shot_loss_weight)
         self.step = 0
         self.command = command
         self.log_rows = 0
