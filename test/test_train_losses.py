@@ -1,5 +1,6 @@
 """Training losses against first principles (Lovász extension, hinge definition) and label geometry."""
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -104,3 +105,21 @@ def test_lovasz_hinge_zero_beyond_the_margin_and_one_at_zero_logits():
     gt = torch.tensor([1.0, 0.0, 1.0, 0.0])
     assert lovasz_hinge_loss(torch.tensor([1.5, -2.0, 1.0, -1.0]), gt).item() == 0.0
     assert lovasz_hinge_loss(torch.zeros(4), gt).item() == pytest.approx(1.0)
+
+
+def test_balanced_bce_weighs_target_and_background_half_each():
+    from rts_ros.train.forward import bce_loss
+
+    masks = torch.zeros(1, 2, 10, 10)
+    masks[0, 0, :2, :5] = 1          # 10 % target
+    masks[0, 1, :5, :] = 1           # 50 % target
+    zero = torch.zeros_like(masks)
+    # at logits 0 every pixel costs log 2 and the weights average to 1 per frame
+    assert float(bce_loss(zero, masks, True)) == pytest.approx(math.log(2), rel=1e-6)
+    # target pixels right, background wrong: the balanced loss is the mean of the two halves' costs
+    logits = torch.where(masks > 0, torch.full_like(masks, 4.0), torch.full_like(masks, 4.0))
+    right, wrong = math.log1p(math.exp(-4.0)), math.log1p(math.exp(4.0))
+    assert float(bce_loss(logits, masks, True)) == pytest.approx((right + wrong) / 2, rel=1e-5)
+    # unbalanced: dominated by the majority background of the first frame
+    expected_plain = (0.1 * right + 0.9 * wrong + 0.5 * right + 0.5 * wrong) / 2
+    assert float(bce_loss(logits, masks, False)) == pytest.approx(expected_plain, rel=1e-5)
