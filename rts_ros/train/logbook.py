@@ -43,7 +43,7 @@ def _smooth(y: np.ndarray, n: int) -> np.ndarray:
 
 
 def plot_log(csv_path: Path, png_path: Path, title: str = "training") -> None:
-    """Total loss, Lovász and test-frame IoU versus step (moving averages)."""
+    """Total loss, test-frame IoU and the Lovász or few-shot loss versus step (moving averages)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -53,7 +53,8 @@ def plot_log(csv_path: Path, png_path: Path, title: str = "training") -> None:
         return
     n = max(1, min(50, len(log["step"]) // 10))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, key in zip(axes, ("total", "lovasz", "iou")):
+    third = "few_shot" if np.isfinite(log["few_shot"]).any() else "lovasz"
+    for ax, key in zip(axes, ("total", "iou", third)):
         y = log[key]
         ok = np.isfinite(y)
         if not ok.any():
