@@ -68,9 +68,9 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
     # Segmentation learner from the train mask (spatial weights only, zero initial filter).
     labels, sample_w = net.label_encoder(batch.train_masks, tm_train)
     tau = net.seg_learner.get_filter(tm_train, labels, sample_w, seg_iter)
-    enc_loss = None
+    few_shot_value = None
     if weights.few_shot > 0:
-        enc_loss = few_shot_mask_loss(net, tm_train, batch.train_masks, tm_test, batch.test_masks, seg_iter)
+        few_shot_value = few_shot_mask_loss(net, tm_train, batch.train_masks, tm_test, batch.test_masks, seg_iter)
     if teacher > 0:
         mask_enc = net.apply_seg_filter(tm_test, tau)
         gt_enc, _ = net.label_encoder(batch.test_masks, tm_test)
@@ -83,8 +83,8 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
     total = weights.seg * seg + clf_total
     if weights.bce > 0:
         total = total + weights.bce * bce_loss(logits, batch.test_masks, weights.bce_balanced)
-    if enc_loss is not None:
-        total = total + weights.few_shot * enc_loss
+    if few_shot_value is not None:
+        total = total + weights.few_shot * few_shot_value
     parts = {"total": float(total.detach()), "lovasz": float(seg.detach()),
              "clf_init": float(clf_losses[0].detach()), "clf_final": float(clf_losses[-1].detach())}
     with torch.no_grad():
@@ -93,8 +93,8 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
         inter = (pred & gt).flatten(2).sum(-1).float()
         union = (pred | gt).flatten(2).sum(-1).float()
         parts["iou"] = float(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)).mean())
-    if enc_loss is not None:
-        parts["few_shot"] = float(enc_loss.detach())
+    if few_shot_value is not None:
+        parts["few_shot"] = float(few_shot_value.detach())
     return total, parts
 
 
