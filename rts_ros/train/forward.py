@@ -79,13 +79,14 @@ def rts_forward(net: RTSNet, batch: TrainingBatch, weights: LossWeights, clf_ite
         logits = net.decoder(net.fuse(mixed, net.encode_scores(test_scores[-1])), test_feats, (H, W))
     else:
         logits = net.segment_target(tau, tm_test, test_feats, test_scores[-1], out_size=(H, W))
-    seg = _seg_loss(logits, batch.test_masks, weights.hinge)
-    total = weights.seg * seg + clf_total
+    # seg weight 0 (BCE-only recipes): skip the Lovász sort entirely; the log shows NaN for it
+    seg = _seg_loss(logits, batch.test_masks, weights.hinge) if weights.seg > 0 else None
+    total = clf_total if seg is None else weights.seg * seg + clf_total
     if weights.bce > 0:
         total = total + weights.bce * bce_loss(logits, batch.test_masks, weights.bce_balanced)
     if few_shot_value is not None:
         total = total + weights.few_shot * few_shot_value
-    parts = {"total": float(total.detach()), "lovasz": float(seg.detach()),
+    parts = {"total": float(total.detach()), "lovasz": float("nan") if seg is None else float(seg.detach()),
              "clf_init": float(clf_losses[0].detach()), "clf_final": float(clf_losses[-1].detach())}
     with torch.no_grad():
         pred = logits > 0
