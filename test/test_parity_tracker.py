@@ -4,6 +4,7 @@ Tolerances from the fixture README: discrete fields equal; boxes within 1 px; cl
 pos/target_scale within 1e-3 relative; masks IoU >= 0.99.
 """
 import json
+import os
 
 import numpy as np
 import pytest
@@ -44,14 +45,21 @@ def run(parity):
     rts, sta = recipe_networks(parity)
     tdir = parity / "tracker"
     seq = json.loads((tdir / "sequence.json").read_text())
-    tracker = Tracker(rts, sta, device="cpu")
+    # RTS_TEST_DEVICE=cuda runs the same comparison on a GPU (TF32 off: it is not float32-exact).
+    device = os.environ.get("RTS_TEST_DEVICE", "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            pytest.skip(f"RTS_TEST_DEVICE={device} but no CUDA device")
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    tracker = Tracker(rts, sta, device=device)
     frames = [read_rgb(tdir / "frames" / f"{i:03d}.png") for i in range(seq["num_frames"])]
     out = [tracker.initialize(frames[0], box=seq["init_bbox_xywh"])]
     infos, probs = [tracker.init_info], [None]
     for img in frames[1:]:
         out.append(tracker.track(img))
         infos.append(tracker.last_info)
-        probs.append(tracker._core.prev_raw[0, 0].numpy().copy())
+        probs.append(tracker._core.prev_raw[0, 0].cpu().numpy().copy())
     return {"dir": tdir, "ref": json.loads((tdir / "results.json").read_text()), "out": out, "infos": infos,
             "probs": probs, "maps": np.load(tdir / "per_frame_maps.npz")}
 

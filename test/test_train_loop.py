@@ -129,6 +129,26 @@ def test_finetune_freezes_early_layers_and_keeps_batchnorm_statistics(tmp_path):
     assert set(groups) == {"backbone", "segmentation", "classifier"}
 
 
+def test_continuing_own_weights_can_train_everything_and_batchnorm(tmp_path):
+    """init_weights + freeze_layers [] + batchnorm_eval false: continue a from-scratch model on more data with
+    every layer trainable and BatchNorm statistics moving (how weights/default was trained on a GPU)."""
+    base = _run(tmp_path / "base", False, max_steps=1)
+    base.export(tmp_path / "w")
+    t = Trainer(TrainConfig.from_dict(tiny_config(init_weights=str(tmp_path / "w"), freeze_layers=[],
+                                                  batchnorm_eval=False, max_steps=1)), tmp_path / "cont")
+    assert all(p.requires_grad for p in t.net.parameters())
+    before = {k: v.clone() for k, v in t.net.state_dict().items()}
+    for k, v in base.net.state_dict().items():   # starts from the given weights
+        assert torch.equal(before[k], v.cpu()), k
+    t.train(progress=False)
+    after = t.net.state_dict()
+    for k in ("feature_extractor.conv1.weight", "feature_extractor.layer1.0.conv1.weight",
+              "feature_extractor.bn1.running_mean", "feature_extractor.layer3.0.bn1.running_mean"):
+        assert not torch.equal(before[k], after[k]), k
+    meta = json.loads((complete_checkpoints(tmp_path / "cont")[-1] / "rts.json").read_text())
+    assert meta["training"]["batchnorm_eval"] is False and meta["training"]["frozen_layers"] == []
+
+
 def test_sta_training_step_runs_and_learns(tmp_path):
     cfg = tiny_config(network="sta", model={k: v for k, v in TINY_MODEL.items() if k != "clf_feat_stride"}
                       | {"label_encoder_dims": [4, 8, 8, 8]})

@@ -27,6 +27,7 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict)     # build_rts / build_sta keyword arguments
     init_weights: str | None = None          # weights folder to fine-tune from (freezes early layers, BN eval)
     freeze_layers: tuple[str, ...] | None = None   # None: ('conv1','bn1','layer1') when fine-tuning, else none
+    batchnorm_eval: bool | None = None       # None: eval-mode BatchNorm when fine-tuning, training mode from scratch
     datasets: list[DatasetSpec] = field(default_factory=lambda: [DatasetSpec("synthetic")])
     crop_hw: tuple[int, int] = (480, 832)
     search_area_factor: float = 5.0

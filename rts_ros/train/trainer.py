@@ -83,6 +83,12 @@ def build_datasets(cfg: TrainConfig) -> tuple[list, list[float]]:
     return datasets, weights
 
 
+def single_threaded_worker(_worker_id: int) -> None:
+    """Data workers each use one OpenCV thread: N workers with a thread per core each oversubscribe the CPU."""
+    import cv2
+    cv2.setNumThreads(1)
+
+
 def set_batchnorm_eval(net: nn.Module) -> None:
     for m in net.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -132,6 +138,9 @@ class Trainer:
         frozen = cfg.freeze_layers if cfg.freeze_layers is not None else (FINETUNE_FROZEN if self.finetune else ())
         freeze_backbone_layers(self.net, tuple(frozen))
         self.frozen = tuple(frozen)
+        # Fine-tuning the official weights keeps their BatchNorm statistics (reference); continuing our own
+        # from-scratch model on more data lets them train (batchnorm_eval: false).
+        self.bn_eval = cfg.batchnorm_eval if cfg.batchnorm_eval is not None else self.finetune
         self.net.to(self.device)
         self._broadcast_parameters()
         self.optimizer = torch.optim.Adam(param_groups(self.net, cfg.lr))
@@ -209,14 +218,15 @@ class Trainer:
         batches = [self.step_indices(s) for s in range(start, stop)]
         return torch.utils.data.DataLoader(self.samples, batch_sampler=batches, collate_fn=collate,
                                            num_workers=self.cfg.num_workers,
-                                           persistent_workers=False)
+                                           worker_init_fn=single_threaded_worker if self.cfg.num_workers else None,
+                                           pin_memory=self.device.startswith("cuda"), persistent_workers=False)
 
     # -- loop -----------------------------------------------------------------------------------------------
     def training_metadata(self) -> dict[str, Any]:
         return {"command": self.command, "seed": self.cfg.seed, "git_commit": git_commit(),
                 "step": self.step, "epoch": self.step / self.cfg.batches_per_epoch,
                 "world_size": self.dist.world, "finetune_from": self.cfg.init_weights,
-                "frozen_layers": list(self.frozen), "config": self.cfg.to_dict()}
+                "frozen_layers": list(self.frozen), "batchnorm_eval": self.bn_eval, "config": self.cfg.to_dict()}
 
     def save(self) -> Path | None:
         path = None
@@ -250,7 +260,7 @@ class Trainer:
         clf_iter = cfg.clf_optim_iter if cfg.clf_optim_iter is not None else self.net.config.optim_iter
         seg_iter = cfg.seg_optim_iter if cfg.seg_optim_iter is not None else self.net.config.optim_iter
         self.net.train()
-        if self.finetune:
+        if self.bn_eval:
             set_batchnorm_eval(self.net)
         last_saved = self.step
         for batch in self._loader(self.step, stop):
