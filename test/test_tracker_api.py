@@ -149,3 +149,45 @@ def test_model_recommended_settings_and_overrides(tiny_net, tmp_path):
         Tracker.from_weights(tmp_path, device="cpu", overrides={"no_such_field": 1})
     r = t.initialize(frame(), box=(40, 30, 40, 30))
     assert r.state != TrackState.IDLE
+
+
+def test_mask_logit_bias_thresholds_the_same_logits_higher():
+    """mask_logit_bias b keeps the pixels whose logit exceeds -b: on the first tracked frame (same state, same
+    crop for both trackers) the biased mask is a subset of the unbiased one, and b = -100 empties it."""
+    from rts_ros.data.synthetic import generate_sequence
+
+    seq = generate_sequence(7, 240, 320, 2, difficulty=0.2)
+    masks = {}
+    for b in (0.0, -1.0, -100.0):
+        t = Tracker.from_weights(None, device="cpu", overrides={"mask_logit_bias": b})
+        t.initialize(seq.frames[0], box=tuple(seq.boxes[0]))
+        masks[b] = t.track(seq.frames[1]).mask > 0
+    assert masks[0.0].sum() > 0
+    assert not (masks[-1.0] & ~masks[0.0]).any() and masks[-1.0].sum() < masks[0.0].sum()
+    assert masks[-100.0].sum() == 0
+    with pytest.raises(ConfigError, match="mask_logit_bias"):
+        TrackerConfig(mask_logit_bias=float("nan")).validate()
+
+
+def test_trust_seg_when_no_clf_follows_the_mask_while_the_classifier_is_lost():
+    """Reference option trust_seg_when_no_clf: with the classifier lost on every frame (threshold above any
+    score) and a mask present, the position comes from the mask's moments; without it, the position stays."""
+    from rts_ros.data.synthetic import generate_sequence
+
+    seq = generate_sequence(3, 240, 320, 6, difficulty=0.1)
+    runs = {}
+    for trust in (False, True):
+        t = Tracker.from_weights(None, device="cpu", overrides={"trust_seg_when_no_clf": trust,
+                                                                "clf_target_not_found_threshold": 1e6})
+        t.initialize(seq.frames[0], box=tuple(seq.boxes[0]))
+        branches, moved, prev = [], [], None
+        for img in seq.frames[1:]:
+            t.track(img)
+            branches.append(t.last_info.reposition_branch)
+            moved.append(prev is not None and not np.allclose(t.last_info.pos, prev))
+            prev = t.last_info.pos.copy()
+        runs[trust] = (branches, moved)
+    # frame 1 repositions from the init state (the classifier is judged on it); from frame 2 on it is lost
+    assert set(runs[False][0][1:]) <= {"clf_lost:rescale_search_area", "clf_lost_and_no_seg:rescale_search_area"}
+    assert not any(runs[False][1])
+    assert "clf_lost:state_from_segmentation" in runs[True][0][1:] and any(runs[True][1])

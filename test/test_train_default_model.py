@@ -17,7 +17,8 @@ def meta():
 
 def test_default_model_records_how_it_was_trained(meta):
     training = meta["training"]
-    assert training["command"].startswith("rts-train --config config/train_small.yaml")
+    assert training["command"].startswith("rts-train --config config/train_small")   # _gpu: the second stage
+    assert training["previous_stage"]["command"].startswith("rts-train --config config/train_small.yaml")
     assert isinstance(training["seed"], int) and len(training["git_commit"]) == 40
     assert training["step"] > 0
     assert meta["constructor"]["kwds"]["backbone_type"] == "resnet"

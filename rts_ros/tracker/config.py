@@ -40,13 +40,14 @@ class TrackerConfig:
     net_opt_update_iter: int = 3                      # GN iterations per seg update
     seg_init_expansion_factor: float = 2.0            # first-frame expanded crop (hard-coded in the reference)
     crop_fill_value: float = -100.0                   # logits outside the pasted crop
+    mask_logit_bias: float = 0.0                      # added to mask logits; < 0 undoes a class-balanced prior
     scale_history: tuple[int, int, int] = (2, 30, 60)  # search_area_rescaling: min n, max n, history length
     strict_force_seg: bool = True                     # force memory updates while frame_num < alr_init_buff
     seg_mem_safe: bool = True
     train_sample_interval: int = 1
     rescale_when_lost: bool = True
     trust_clf_when_no_seg: bool = True
-    trust_seg_when_no_clf: bool = False
+    trust_seg_when_no_clf: bool = False               # classifier lost, mask fine: follow the mask anyway
     trust_clf_always: bool = False
     use_clf_box_when_no_seg: bool = True
     lower_init_weight: bool = False
@@ -119,6 +120,8 @@ class TrackerConfig:
             v = getattr(self, name)
             if not math.isfinite(v) or v <= 0:
                 raise bad(name, "must be a positive finite number")
+        if not math.isfinite(self.mask_logit_bias):
+            raise bad("mask_logit_bias", "must be a finite number (0 = the network's own threshold)")
         for name in ("border_mode", "sta_border_mode"):
             if getattr(self, name) not in BORDER_MODES:
                 raise bad(name, f"must be one of {BORDER_MODES}")
@@ -166,7 +169,7 @@ class TrackerConfig:
         # reference code paths that are not implemented: only their rts50 value is accepted
         only = {
             "strict_force_seg": True, "seg_mem_safe": True, "train_sample_interval": 1, "rescale_when_lost": True,
-            "trust_clf_when_no_seg": True, "trust_seg_when_no_clf": False, "trust_clf_always": False,
+            "trust_clf_when_no_seg": True, "trust_clf_always": False,
             "use_clf_box_when_no_seg": True, "lower_init_weight": False, "use_seg_pos_sz_for_clf_update": True,
             "clf_use_clf_when_lwl_lost": True, "clf_output_not_found_box": False,
             "clf_low_score_opt_threshold": None, "clf_train_sample_interval": 1, "clf_score_filter_ksz": 1,

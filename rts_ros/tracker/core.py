@@ -181,8 +181,9 @@ class RTSCore:
             branch = "no_seg:state_from_classifier"
             self.pos, sz = self.prev_clf_pos.copy(), self.prev_clf_target_sz.copy()
             self._update_scale(sz)
-        elif not self.is_lost_clf:
-            branch = "seg_and_clf_ok:state_from_segmentation"
+        elif not self.is_lost_clf or cfg.trust_seg_when_no_clf:
+            branch = ("seg_and_clf_ok:state_from_segmentation" if not self.is_lost_clf
+                      else "clf_lost:state_from_segmentation")
             st = _moments_to_state(self.prev_moments, cfg.seg_to_bb_sz_factor)
             if st is not None:
                 self.pos, sz = st
@@ -209,6 +210,8 @@ class RTSCore:
             fused = ops.seg_apply(x, self.seg_filter) + enc
         with T.stage("decoder"):
             logits = ops.decode(fused, feats, isz).view(1, 1, *isz)
+            if cfg.mask_logit_bias:
+                logits = logits + cfg.mask_logit_bias
         with T.stage("output"):
             sample_pos, sample_scale = geom.sample_pos, geom.sample_scale
             full = paste_back(logits, sample_pos, sample_scale, self.image_hw, cfg.crop_fill_value)
