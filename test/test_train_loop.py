@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from rts_ros.errors import ConfigError
 from rts_ros.testing import REPO_ROOT
 from rts_ros.train.checkpoint import complete_checkpoints, read_weights
 from rts_ros.train.config import TrainConfig
@@ -59,7 +60,6 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
-    from rts_ros.errors import ConfigError
     with pytest.raises(ConfigError, match="no complete checkpoint"):
         Trainer(TrainConfig.from_dict(tiny_config()), tmp_path / "none", resume=True)
 
@@ -240,3 +240,18 @@ def test_center_jitter_reaches_the_processing_and_is_validated():
     for bad in ({"train": [1.0, 2.0]}, {"train": [1.0], "test": [1.0, 1.0]}, {"train": [-1, 1], "test": [1, 1]}):
         with pytest.raises(Exception, match="center_jitter"):
             TrainConfig.from_dict(tiny_config(center_jitter=bad))
+
+
+def test_config_base_is_read_first_and_overridden_key_by_key(tmp_path):
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(tiny_config(batch_size=2, seed=1)))
+    (tmp_path / "b.yaml").write_text("base: a.yaml\nbatch_size: 8\n")
+    cfg = TrainConfig.from_yaml(tmp_path / "b.yaml")
+    assert cfg.batch_size == 8 and cfg.seed == 1 and cfg.crop_hw == (64, 96)
+    (tmp_path / "c.yaml").write_text("base: c.yaml\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        TrainConfig.from_yaml(tmp_path / "c.yaml")
+    with pytest.raises(ConfigError, match="not found"):
+        TrainConfig.from_yaml(tmp_path / "missing.yaml")
+    # the shipped second stage continues exactly the network of the first
+    small, gpu = (TrainConfig.from_yaml(REPO_ROOT / "config" / n) for n in ("train_small.yaml", "train_small_gpu.yaml"))
+    assert gpu.model == small.model and gpu.crop_hw == small.crop_hw and gpu.batch_size == 32

@@ -78,13 +78,7 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"training config {path} not found")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"training config {path} must be a YAML mapping")
-        return cls.from_dict(data)
+        return cls.from_dict(_read_yaml(Path(path)))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -125,3 +119,19 @@ class TrainConfig:
             extra["center_jitter"] = {k: tuple(float(x) for x in v) for k, v in self.center_jitter.items()}
         return ProcessingConfig(output_hw=tuple(self.crop_hw), search_area_factor=self.search_area_factor,
                                 label_sigma_factor=0.25 / self.search_area_factor, **extra)
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The YAML mapping of ``path``; a ``base: other.yaml`` key (relative to this file) is read first and
+    overridden key by key (top level), so that a later training stage cannot drift from the network it continues."""
+    if not path.is_file():
+        raise ConfigError(f"training config {path} not found")
+    if path.resolve() in seen:
+        raise ConfigError(f"training config {path}: 'base' chain loops back to itself")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"training config {path} must be a YAML mapping")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    return {**_read_yaml(path.parent / str(base), seen + (path.resolve(),)), **data}
