@@ -177,3 +177,27 @@ def test_tracker_runs_a_colour_model(tmp_path):
     tr.initialize(img, (60, 40, 40, 40))
     r = tr.track(img)
     assert r.mask.shape == (120, 160) and np.isfinite(r.box).all()
+
+
+def test_clf_norm_per_location_gives_every_position_the_same_norm():
+    """clf_norm_per_location: each classifier-feature position has norm scale*sqrt(C), however strong one
+    position is; the reference's per-map norm (the default) lets one strong position shrink all others.
+    The option adds no parameters, so both variants load the same state dict."""
+    torch.manual_seed(0)
+    kw = dict(COLOUR_SMALL, clf_norm_per_location=True)
+    net = build_rts(kw).eval()
+    ref = build_rts(dict(COLOUR_SMALL)).eval()
+    ref.load_state_dict(net.state_dict(), strict=True)
+    layer3 = torch.rand(1, net.classifier.feature_extractor[0].in_channels, 8, 12)
+    layer3[..., 0] *= 1000.0                     # a border column 1000x stronger than the rest
+    with torch.no_grad():
+        per_pos = net.classification_features(layer3)[0].norm(dim=0)
+        per_map = ref.classification_features(layer3)[0].norm(dim=0)
+    c = per_pos.new_tensor(float(net.config.out_feature_dim))
+    expected = net.config.norm_scale * c.sqrt()
+    torch.testing.assert_close(per_pos, torch.full_like(per_pos, float(expected)), rtol=1e-4, atol=0)
+    assert per_map[:, 2:].max() < 0.05 * per_map[:, 0].min()   # what the option exists for
+    assert config_to_kwds(net.config)["clf_norm_per_location"] is True
+    assert config_to_kwds(ref.config)["clf_norm_per_location"] is False
+    with pytest.raises(ConfigError, match="clf_norm_per_location"):
+        build_rts(dict(COLOUR_SMALL, clf_norm_per_location="yes"))

@@ -247,6 +247,10 @@ def test_config_base_is_read_first_and_overridden_key_by_key(tmp_path):
     (tmp_path / "b.yaml").write_text("base: a.yaml\nbatch_size: 8\n")
     cfg = TrainConfig.from_yaml(tmp_path / "b.yaml")
     assert cfg.batch_size == 8 and cfg.seed == 1 and cfg.crop_hw == (64, 96)
+    # mappings merge key by key, lists are replaced
+    (tmp_path / "d.yaml").write_text("base: a.yaml\nmodel: {optim_iter: 2}\nlr: {backbone: 0.5}\ncrop_hw: [32, 64]\n")
+    d, a = TrainConfig.from_yaml(tmp_path / "d.yaml"), TrainConfig.from_yaml(tmp_path / "a.yaml")
+    assert d.model == {**a.model, "optim_iter": 2} and d.lr == {**a.lr, "backbone": 0.5} and d.crop_hw == (32, 64)
     (tmp_path / "c.yaml").write_text("base: c.yaml\n")
     with pytest.raises(ConfigError, match="loops back"):
         TrainConfig.from_yaml(tmp_path / "c.yaml")

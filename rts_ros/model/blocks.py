@@ -53,6 +53,24 @@ class InstanceL2Norm(nn.Module):
         return x * (self.scale * torch.sqrt(n / (sq + self.eps)))
 
 
+class LocationL2Norm(nn.Module):
+    """Per-position L2 normalisation over channels: every position gets norm scale*sqrt(C) (no parameters).
+
+    Same mean square as InstanceL2Norm on a uniform map, but one strong position (a border response of a small
+    backbone trained from scratch) cannot shrink all the others: with the instance norm such a map leaves the
+    classifier's steepest descent ill-conditioned (a few positions dominate its curvature), and it stops fitting.
+    """
+
+    def __init__(self, scale: float, eps: float = 1e-5):
+        super().__init__()
+        self.scale = scale
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sq = (x * x).sum(dim=1, keepdim=True)
+        return x * (self.scale * torch.sqrt(x.shape[1] / (sq + self.eps)))
+
+
 def l2norm_scale(feature_dim: int, filter_size: int) -> float:
     """Scale of the target-model/classifier feature normalisation: sqrt(1/(C*k*k)) of the seg filter."""
     return math.sqrt(1.0 / (feature_dim * filter_size * filter_size))

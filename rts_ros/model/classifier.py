@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from rts_ros.model.blocks import InstanceL2Norm, apply_filter, filter_gradient, seq_sum
+from rts_ros.model.blocks import InstanceL2Norm, LocationL2Norm, apply_filter, filter_gradient, seq_sum
 from rts_ros.model.prroi_pool import prroi_pool2d
 
 
@@ -77,12 +77,12 @@ class Classifier(nn.Module):
     """Module ``classifier`` of RTS: filter_initializer, filter_optimizer, feature_extractor (key order)."""
 
     def __init__(self, in_dim: int, feat_dim: int, filter_size: int, norm_scale: float, feature_stride: int,
-                 reg: float, hinge_threshold: float, leak: float):
+                 reg: float, hinge_threshold: float, leak: float, norm_per_location: bool = False):
         super().__init__()
         self.filter_initializer = FilterInitializer(feat_dim, filter_size, feature_stride)
         self.filter_optimizer = HingeOptimizer(reg, hinge_threshold, leak)
-        self.feature_extractor = nn.Sequential(nn.Conv2d(in_dim, feat_dim, 3, 2, 1, bias=False),
-                                               InstanceL2Norm(norm_scale))
+        norm = LocationL2Norm(norm_scale) if norm_per_location else InstanceL2Norm(norm_scale)
+        self.feature_extractor = nn.Sequential(nn.Conv2d(in_dim, feat_dim, 3, 2, 1, bias=False), norm)
 
     def extract_features(self, layer3: torch.Tensor) -> torch.Tensor:
         """(N, C_layer3, H, W) -> (N, feat_dim, H/2, W/2), L2-normalised (stride 32)."""

@@ -114,6 +114,10 @@ class RTSConfig(_Common):
     clf_activation_leak: float = 0.1
     clf_feat_stride: int = 16
     fusion_type: str = "add"
+    # Not in the reference (False there): L2-normalise the classifier features per position instead of per map
+    # (blocks.LocationL2Norm). Small from-scratch backbones answer the zero-padded left border far more strongly
+    # than the image (x30 in the first shipped model), and the per-map norm then leaves the image near zero.
+    clf_norm_per_location: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,8 @@ def rts_config(kwds: dict[str, Any]) -> RTSConfig:
             out[name] = _float(name, kw.pop(name))
     if "clf_feat_stride" in kw:
         out["clf_feat_stride"] = _int("clf_feat_stride", kw.pop("clf_feat_stride"))
+    if "clf_norm_per_location" in kw:
+        out["clf_norm_per_location"] = _bool("clf_norm_per_location", kw.pop("clf_norm_per_location"))
     if "fusion_type" in kw:
         out["fusion_type"] = _choice("fusion_type", kw.pop("fusion_type"), ("add",))
     fixed = {"clf_with_extractor": (True,), "clf_enc_input": ("sc",), "classification_layer": ("layer3",),

@@ -36,7 +36,7 @@ class RTSNet(nn.Module):
         self.clf_encoder = MaskEncoder(cfg.label_encoder_dims, nf, 1, cfg.use_bn_in_label_enc)
         self.classifier = Classifier(ch["layer3"], cfg.out_feature_dim, cfg.clf_filter_size, cfg.norm_scale,
                                      cfg.clf_feat_stride, cfg.optim_init_reg, cfg.clf_hinge_threshold,
-                                     cfg.clf_activation_leak)
+                                     cfg.clf_activation_leak, cfg.clf_norm_per_location)
         b = cfg.backbone
         self.feature_extractor = ResNet(b.backbone_block, b.backbone_layers, b.backbone_width, b.mrcnn,
                                         colour_mean=BGR_MEAN if b.backbone_colour else None)

@@ -123,7 +123,8 @@ class TrainConfig:
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The YAML mapping of ``path``; a ``base: other.yaml`` key (relative to this file) is read first and
-    overridden key by key (top level), so that a later training stage cannot drift from the network it continues."""
+    overridden key by key (mappings such as ``model`` merged recursively, lists replaced), so that a later training
+    stage states only what it changes and cannot drift from the network it continues."""
     if not path.is_file():
         raise ConfigError(f"training config {path} not found")
     if path.resolve() in seen:
@@ -134,4 +135,14 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     base = data.pop("base", None)
     if base is None:
         return data
-    return {**_read_yaml(path.parent / str(base), seen + (path.resolve(),)), **data}
+    return _merge(_read_yaml(path.parent / str(base), seen + (path.resolve(),)), data)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
