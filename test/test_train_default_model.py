@@ -16,12 +16,27 @@ def meta():
 
 
 def test_default_model_records_how_it_was_trained(meta):
-    training = meta["training"]
-    assert training["command"].startswith("rts-train --config config/train_small")   # _gpu: the second stage
-    assert training["previous_stage"]["command"].startswith("rts-train --config config/train_small.yaml")
-    assert isinstance(training["seed"], int) and len(training["git_commit"]) == 40
-    assert training["step"] > 0
+    """Every training stage is recorded (command, seed, commit, step), back to the CPU stage from scratch."""
+    stage, commands = meta["training"], []
+    while stage is not None:
+        assert stage["command"].startswith("rts-train --config config/train_small")
+        assert isinstance(stage["seed"], int) and len(stage["git_commit"]) == 40 and stage["step"] > 0
+        commands.append(stage["command"])
+        stage = stage.get("previous_stage")
+    assert commands[-1].startswith("rts-train --config config/train_small.yaml")   # stage 1: from scratch
+    assert len(commands) == 3
     assert meta["constructor"]["kwds"]["backbone_type"] == "resnet"
+
+
+def test_default_model_network_is_the_one_its_training_config_builds(meta):
+    """The last stage's YAML (with its base chain) builds exactly the shipped network."""
+    from rts_ros.model import build_rts, config_to_kwds
+    from rts_ros.train.config import TrainConfig
+
+    config = meta["training"]["command"].split("--config ")[1].split()[0]
+    built = config_to_kwds(build_rts(dict(TrainConfig.from_yaml(REPO_ROOT / config).model)).config)
+    assert built == meta["constructor"]["kwds"]
+    assert built["clf_norm_per_location"] is True
 
 
 def test_default_model_is_small_and_loads_with_its_tracker_config(meta):

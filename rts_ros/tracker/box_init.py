@@ -55,6 +55,9 @@ def grabcut_mask(image_rgb: np.ndarray, box, iterations: int = 5) -> np.ndarray:
         return rect_mask
     gc = np.zeros((H, W), np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut's k-means draws from OpenCV's global RNG, whose state depends on every earlier call in the thread:
+    # seed it so that the same image and box always give the same initial mask (and the same track).
+    cv2.setRNGSeed(0)
     try:
         cv2.grabCut(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), gc, (x0, y0, x1 - x0, y1 - y0), bgd, fgd,
                     iterations, cv2.GC_INIT_WITH_RECT)

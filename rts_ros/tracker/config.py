@@ -15,6 +15,8 @@ from typing import Any
 
 from rts_ros.errors import ConfigError
 
+MASK_COMPONENT_MODES = ("all", "largest", "nearest")   # 'all' = the reference (no clean-up)
+
 BORDER_MODES = ("inside_major", "inside", "replicate")
 BOX_INIT = ("auto", "sta", "grabcut")
 
@@ -41,6 +43,7 @@ class TrackerConfig:
     seg_init_expansion_factor: float = 2.0            # first-frame expanded crop (hard-coded in the reference)
     crop_fill_value: float = -100.0                   # logits outside the pasted crop
     mask_logit_bias: float = 0.0                      # added to mask logits; < 0 undoes a class-balanced prior
+    mask_component: str = "all"                       # not in the reference: keep one blob, 'largest' or 'nearest'
     scale_history: tuple[int, int, int] = (2, 30, 60)  # search_area_rescaling: min n, max n, history length
     strict_force_seg: bool = True                     # force memory updates while frame_num < alr_init_buff
     seg_mem_safe: bool = True
@@ -120,6 +123,8 @@ class TrackerConfig:
             v = getattr(self, name)
             if not math.isfinite(v) or v <= 0:
                 raise bad(name, "must be a positive finite number")
+        if self.mask_component not in MASK_COMPONENT_MODES:
+            raise bad("mask_component", f"must be one of {', '.join(MASK_COMPONENT_MODES)}")
         if not math.isfinite(self.mask_logit_bias):
             raise bad("mask_logit_bias", "must be a finite number (0 = the network's own threshold)")
         for name in ("border_mode", "sta_border_mode"):

@@ -4,7 +4,7 @@ Host synchronisations per tracked frame (everything else stays on the device):
   1. one small transfer after the decoder: the instance score map (16x27), the mask's tight box, its soft
      area and the 'var' moments of the probability map (needed for the flags, the classifier decision and
      the next frame's crop position);
-  2. the output mask (HxW uint8) for the caller.
+  2. the output mask (HxW uint8) for the caller (earlier, inside track, when mask_component is not 'all').
 Memory weights and the crop geometry are host numbers by design (they choose slots and integer crops).
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from rts_ros.tracker.augment import augment_first_frame
+from rts_ros.tracker.components import select_component
 from rts_ros.tracker.config import TrackerConfig
 from rts_ros.tracker.crop import centered_sample_pos, expanded_init_patch, init_window, paste_back, sample_patch
 from rts_ros.tracker.geometry import EMPTY_BOX, box_to_state, crop_box, state_box, var_moments
@@ -217,6 +218,10 @@ class RTSCore:
             full = paste_back(logits, sample_pos, sample_scale, self.image_hw, cfg.crop_fill_value)
             prob = torch.sigmoid(full)
             binary = full[0, 0] > 0
+            keep = select_component(binary, cfg.mask_component, self.pos)
+            if keep is not None:
+                binary = binary & keep
+                prob = prob * keep
             # the one small host transfer of the frame
             packed = torch.cat([_box_terms(binary), prob.sum().view(1), var_moments(prob[0, 0]),
                                 scores.reshape(-1)]).cpu().numpy()
