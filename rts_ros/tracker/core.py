@@ -4,7 +4,9 @@ Host synchronisations per tracked frame (everything else stays on the device):
   1. one small transfer after the decoder: the instance score map (16x27), the mask's tight box, its soft
      area and the 'var' moments of the probability map (needed for the flags, the classifier decision and
      the next frame's crop position);
-  2. the output mask (HxW uint8) for the caller (earlier, inside track, when mask_component is not 'all').
+  2. the output mask (HxW uint8) for the caller.
+With mask_component other than 'all' (an option, not the reference), the binary mask also makes one host round
+trip before transfer 1: OpenCV labels its connected components, and the kept one goes back to the device.
 Memory weights and the crop geometry are host numbers by design (they choose slots and integer crops).
 """
 from __future__ import annotations
