@@ -565,7 +565,8 @@ def test_cleanup_releases_the_model(ros_env, weights, client):
 
 def test_model_recommended_settings_apply_unless_a_parameter_sets_another_value(ros_env, client, tmp_path):
     """rts.json may recommend tracker settings (the small default model does). A tracker.* parameter left at (or
-    set to) the rts50 default defers to the model's recommendation; any other value wins over it."""
+    set to) the rts50 default defers to the model's recommendation; any other value wins over it. With
+    model_tracker_settings false the parameters apply exactly as given."""
     import torch
 
     from rclpy.lifecycle import TransitionCallbackReturn
@@ -606,3 +607,8 @@ def test_model_recommended_settings_apply_unless_a_parameter_sets_another_value(
     other = configured(Parameter("tracker.net_opt_iter", value=5), Parameter("tracker.image_sample_size",
                                                                               value=[64, 96]))
     assert other.net_opt_iter == 5 and tuple(other.image_sample_size) == (64, 96) and other.box_init == "grabcut"
+    # model_tracker_settings false: the parameters are the whole configuration (the reference's when untouched)
+    exact = configured(Parameter("model_tracker_settings", value=False),
+                       Parameter("tracker.image_sample_size", value=[64, 96]))
+    assert exact.net_opt_iter == defaults.net_opt_iter and exact.box_init == defaults.box_init
+    assert tuple(exact.image_sample_size) == (64, 96)

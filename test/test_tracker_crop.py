@@ -9,6 +9,7 @@ from rts_ros.tracker.crop import (
     expanded_init_patch,
     init_window,
     paste_back,
+    paste_region,
     sample_patch,
 )
 
@@ -75,6 +76,25 @@ def test_paste_back_uses_scale_factor_and_truncated_offsets():
     # grid from the factor: dst x=2 samples src (2 + 0.5) / 1.5 - 0.5 = 7/6 on row 0 (values 0..5)
     assert float(big[0, 0, 0, 2]) == pytest.approx(7 / 6, rel=1e-6)
     assert float(big[0, 0, 6:, :].max()) == -100.0
+
+
+def test_paste_region_is_exactly_where_paste_back_writes():
+    """The output stage searches the mask only inside paste_region: it must cover every pasted pixel and no
+    other, for odd scales, positions half off the canvas, and crops that miss it."""
+    rng = np.random.default_rng(0)
+    scores = torch.rand(1, 1, 12, 20) + 1.0          # > fill everywhere, so pasted pixels are recognisable
+    for _ in range(200):
+        scale = float(rng.uniform(0.3, 3.0))
+        pos = rng.uniform(-40, 80, size=2).astype(np.float32)
+        out = paste_back(scores, pos, scale, (50, 70))[0, 0] > -100
+        region = paste_region((12, 20), pos, scale, (50, 70))
+        if region is None:
+            assert not out.any()
+            continue
+        y0, y1, x0, x1 = region[:4]
+        inside = torch.zeros_like(out)
+        inside[y0:y1, x0:x1] = True
+        assert torch.equal(out, inside), (scale, pos, region)
 
 
 def test_init_window_and_expanded_patch_shift():

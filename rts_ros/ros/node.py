@@ -256,13 +256,17 @@ class TrackerNode(LifecycleNode):
     def _load_tracker(s: NodeSettings):
         from rts_ros.api import Tracker  # torch is imported here, not at node construction
 
-        # tracker.* values equal to the rts50 defaults defer to the model's recommended settings (rts.json
-        # `tracker`, e.g. the small default model's crop size); any other value is applied on top.
+        # model_tracker_settings: tracker.* values equal to the rts50 defaults defer to the model's recommended
+        # settings (rts.json `tracker`, e.g. the small default model's crop size); any other value is applied
+        # on top. Without it the parameters are the whole configuration.
         from rts_ros.api import TrackerConfig
 
-        defaults = TrackerConfig().to_dict()
-        overrides = {k: v for k, v in s.tracker.to_dict().items() if v != defaults[k]}
-        kwargs: dict[str, Any] = {"device": s.device, "overrides": overrides}
+        kwargs: dict[str, Any] = {"device": s.device}
+        if s.model_tracker_settings:
+            defaults = TrackerConfig().to_dict()
+            kwargs["overrides"] = {k: v for k, v in s.tracker.to_dict().items() if v != defaults[k]}
+        else:
+            kwargs["config"] = s.tracker
         if _supports_fp16():
             kwargs["fp16"] = s.fp16
         return Tracker.from_weights(s.weights or None, **kwargs)

@@ -57,6 +57,9 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("autostart", "bool", True,
               "configure and activate at start; false = wait for lifecycle transitions"),
     ParamSpec("warmup", "bool", True, "run the networks once at configure so the first frame is not slow"),
+    ParamSpec("model_tracker_settings", "bool", True,
+              "true: a tracker.* value left at the rts50 default takes the model's recommended setting (rts.json "
+              "`tracker`); false: the tracker.* parameters apply exactly as given (untouched = the reference)"),
     ParamSpec("image_qos.reliability", "string", "best_effort",
               "image subscription reliability: best_effort (sensor data) or reliable",
               _one_of("best_effort", "reliable")),
@@ -143,6 +146,7 @@ class NodeSettings:
     fp16: bool
     autostart: bool
     warmup: bool
+    model_tracker_settings: bool
     image_reliable: bool
     image_depth: int
     frame_buffer: int
@@ -169,7 +173,8 @@ def validate(values: dict[str, Any]) -> NodeSettings:
         raise ConfigError(f"{e} (ROS parameters use the prefix 'tracker.', e.g. tracker.search_area_scale)") from e
     return NodeSettings(
         weights=values["weights"], device=values["device"], fp16=values["fp16"], autostart=values["autostart"],
-        warmup=values["warmup"], image_reliable=values["image_qos.reliability"] == "reliable",
+        warmup=values["warmup"], model_tracker_settings=values["model_tracker_settings"],
+        image_reliable=values["image_qos.reliability"] == "reliable",
         image_depth=values["image_qos.depth"], frame_buffer=values["frame_buffer"],
         publish_idle=values["publish_idle"], diagnostics_period=values["diagnostics_period"], tracker=cfg)
 

@@ -22,7 +22,7 @@ def _clip_outside_box(logits: torch.Tensor, box) -> torch.Tensor:
 
 
 def sta_mask(sta, image: torch.Tensor, box, cfg) -> torch.Tensor:
-    """image (1, 3, H, W) RGB 0..255 on the device -> bool mask (H, W) on the device."""
+    """image (1, 3, H, W) RGB 0..255 (uint8 or float) on the device -> bool mask (H, W) on the device."""
     isz = tuple(cfg.sta_image_sample_size)
     pos, sz, scale = box_to_state(box, cfg.sta_search_area_scale, isz)
     crop, geom = sample_patch(image, pos, np.float32(scale) * np.array(isz, np.float32), isz,

@@ -10,21 +10,27 @@ import numpy as np
 import torch
 
 
-def select_component(binary: torch.Tensor, mode: str, pos_yx) -> torch.Tensor | None:
+def select_component(binary: torch.Tensor, mode: str, pos_yx, roi: tuple[int, int, int, int] | None = None
+                     ) -> torch.Tensor | None:
     """bool (H, W) -> bool (H, W) of one 8-connected component, or None when nothing is dropped.
 
     mode 'largest': the component with most pixels; 'nearest': the one whose centroid is closest to ``pos_yx``
-    (the target position the frame was cropped around); 'all': None. One host transfer of the mask (it is
-    transferred for the caller anyway)."""
+    (the target position the frame was cropped around); 'all': None. ``roi`` (y0, y1, x0, x1), when given,
+    must hold every set pixel: only it makes the host round trip (the pasted crop, not the whole camera image).
+    """
     if mode == "all":
         return None
-    host = binary.to("cpu", torch.uint8).numpy()
+    y0, y1, x0, x1 = roi if roi is not None else (0, binary.shape[0], 0, binary.shape[1])
+    host = binary[y0:y1, x0:x1].to("cpu", torch.uint8).numpy()
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(host, connectivity=8)
     if n <= 2:
         return None
     if mode == "largest":
-        keep = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        key = -stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
     else:
-        d2 = (centroids[1:, 0] - float(pos_yx[1])) ** 2 + (centroids[1:, 1] - float(pos_yx[0])) ** 2
-        keep = 1 + int(np.argmin(d2))
-    return torch.from_numpy(labels == keep).to(binary.device)
+        key = (centroids[1:, 0] + x0 - float(pos_yx[1])) ** 2 + (centroids[1:, 1] + y0 - float(pos_yx[0])) ** 2
+    # ties go to the topmost, then leftmost blob: OpenCV's label order depends on where the scan starts
+    keep = 1 + int(np.lexsort((stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP], key))[0])
+    out = torch.zeros_like(binary)
+    out[y0:y1, x0:x1] = torch.from_numpy(labels == keep).to(binary.device)
+    return out

@@ -78,6 +78,9 @@ class TrackerConfig:
     clf_advanced_localization: bool = True
     clf_target_not_found_threshold: float = 0.30
     clf_target_not_found_threshold_too_small: float = 0.50  # defined by rts50, never read
+    # not in the reference: > 0 lowers the not-found threshold to this fraction of the init frame's own score
+    # peak (when that is lower), for score maps whose scale shifts with the image domain; 0 = reference
+    clf_not_found_relative: float = 0.0
     clf_uncertain_threshold: float = -math.inf
     clf_hard_sample_threshold: float = -math.inf
     clf_distractor_threshold: float = 10000.0
@@ -125,6 +128,8 @@ class TrackerConfig:
                 raise bad(name, "must be a positive finite number")
         if self.mask_component not in MASK_COMPONENT_MODES:
             raise bad("mask_component", f"must be one of {', '.join(MASK_COMPONENT_MODES)}")
+        if not 0 <= self.clf_not_found_relative <= 1:
+            raise bad("clf_not_found_relative", "must be in [0, 1] (0 = the absolute threshold of the reference)")
         if not math.isfinite(self.mask_logit_bias):
             raise bad("mask_logit_bias", "must be a finite number (0 = the network's own threshold)")
         for name in ("border_mode", "sta_border_mode"):

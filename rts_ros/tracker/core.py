@@ -5,13 +5,14 @@ Host synchronisations per tracked frame (everything else stays on the device):
      area and the 'var' moments of the probability map (needed for the flags, the classifier decision and
      the next frame's crop position);
   2. the output mask (HxW uint8) for the caller.
-With mask_component other than 'all' (an option, not the reference), the binary mask also makes one host round
-trip before transfer 1: OpenCV labels its connected components, and the kept one goes back to the device.
+With mask_component other than 'all' (an option, not the reference), the binary mask inside the pasted crop also
+makes one host round trip before transfer 1: OpenCV labels its connected components, and the kept one goes back
+to the device.
 Memory weights and the crop geometry are host numbers by design (they choose slots and integer crops).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -19,7 +20,8 @@ import torch
 from rts_ros.tracker.augment import augment_first_frame
 from rts_ros.tracker.components import select_component
 from rts_ros.tracker.config import TrackerConfig
-from rts_ros.tracker.crop import centered_sample_pos, expanded_init_patch, init_window, paste_back, sample_patch
+from rts_ros.tracker.crop import (centered_sample_pos, expanded_init_patch, init_window, paste_back, paste_region,
+                                  sample_patch)
 from rts_ros.tracker.geometry import EMPTY_BOX, box_to_state, crop_box, state_box, var_moments
 from rts_ros.tracker.labels import gaussian_label, label_center, label_sigma
 from rts_ros.tracker.localize import LocaliseParams, localise
@@ -73,14 +75,14 @@ class RTSCore:
         self.isz = tuple(cfg.image_sample_size)
         self.fsz = cfg.feature_size
         self.clf_fsz = cfg.clf_feature_size
-        self.loc_params = LocaliseParams(
+        self.base_loc_params = LocaliseParams(
             cfg.clf_target_not_found_threshold, cfg.clf_uncertain_threshold, cfg.clf_hard_sample_threshold,
             cfg.clf_distractor_threshold, cfg.clf_hard_negative_threshold, cfg.clf_target_neighborhood_scale,
             cfg.clf_displacement_scale, cfg.clf_advanced_localization)
 
     # ------------------------------------------------------------------------------------------ init
     def initialize(self, image: torch.Tensor, box, mask: torch.Tensor) -> dict:
-        """image (1, 3, H, W) RGB 0..255, box [x, y, w, h], mask bool (H, W) (both on the device)."""
+        """image (1, 3, H, W) RGB 0..255 (uint8 or float), box [x, y, w, h], mask bool (H, W) (both on the device)."""
         cfg, ops, isz, T = self.cfg, self.ops, self.isz, self.timer
         self.image_hw = (int(image.shape[-2]), int(image.shape[-1]))
         pos, sz, scale = box_to_state(box, cfg.search_area_scale, isz)
@@ -128,6 +130,12 @@ class RTSCore:
             self.clf_mem = SampleMemory(cfg.clf_sample_memory_size, cfg.clf_learning_rate,
                                         cfg.clf_init_samples_minimum_weight, bounded_counter=False)
             self.clf_mem.init({"feat": X, "label": lab.contiguous(), "box": boxes})
+            self.loc_params, init_peak = self.base_loc_params, None
+            if cfg.clf_not_found_relative > 0:
+                # the learned filter on its own (unaugmented) init sample sets the score scale of this sequence
+                init_peak = float(ops.clf_scores(X[:1], self.clf_filter).max())
+                thr = min(self.base_loc_params.not_found_threshold, cfg.clf_not_found_relative * init_peak)
+                self.loc_params = replace(self.base_loc_params, not_found_threshold=thr)
 
         # §3.4-D
         area = int(mask.sum())
@@ -145,6 +153,7 @@ class RTSCore:
             "sta_mask_area": area, "pos": pos, "target_sz": sz, "target_scale": scale,
             "init_sample_pos": win.sample_pos, "init_sample_scale": win.sample_scale, "shift": win.shift,
             "clf_init_sample_pos": clf_spos, "clf_init_sample_scale": c_scale, "clf_sigma": self.clf_sigma,
+            "clf_init_peak": init_peak, "clf_not_found_threshold": self.loc_params.not_found_threshold,
         }
 
     # ------------------------------------------------------------------------------------------ track
@@ -220,12 +229,15 @@ class RTSCore:
             full = paste_back(logits, sample_pos, sample_scale, self.image_hw, cfg.crop_fill_value)
             prob = torch.sigmoid(full)
             binary = full[0, 0] > 0
-            keep = select_component(binary, cfg.mask_component, self.pos)
+            # with a non-positive fill nothing outside the pasted crop is set: search the mask only there
+            region = paste_region(isz, sample_pos, sample_scale, self.image_hw) if cfg.crop_fill_value <= 0 else None
+            roi = region[:4] if region is not None else None
+            keep = select_component(binary, cfg.mask_component, self.pos, roi)
             if keep is not None:
                 binary = binary & keep
                 prob = prob * keep
             # the one small host transfer of the frame
-            packed = torch.cat([_box_terms(binary), prob.sum().view(1), var_moments(prob[0, 0]),
+            packed = torch.cat([_box_terms(binary, roi), prob.sum().view(1), var_moments(prob[0, 0]),
                                 scores.reshape(-1)]).cpu().numpy()
         x0, y0, x1, y1 = (int(v) for v in packed[:4])
         mask_box = EMPTY_BOX if x1 < 0 else (float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1))
@@ -319,14 +331,18 @@ class RTSCore:
         return iters
 
 
-def _box_terms(binary: torch.Tensor) -> torch.Tensor:
-    """(x_min, y_min, x_max, y_max) of a bool map as floats; x_max = -1 when empty (no sync)."""
-    h, w = binary.shape
-    rows, cols = binary.any(dim=1), binary.any(dim=0)
-    ar_r = torch.arange(h, device=binary.device)
-    ar_c = torch.arange(w, device=binary.device)
+def _box_terms(binary: torch.Tensor, roi: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+    """(x_min, y_min, x_max, y_max) of a bool map as floats; x_max = -1 when empty (no sync). ``roi``
+    (y0, y1, x0, x1), when given, must hold every set pixel: only it is scanned."""
+    y0, y1, x0, x1 = roi if roi is not None else (0, binary.shape[0], 0, binary.shape[1])
+    sub = binary[y0:y1, x0:x1]
+    h, w = sub.shape
+    rows, cols = sub.any(dim=1), sub.any(dim=0)
+    ar_r = torch.arange(y0, y0 + h, device=binary.device)
+    ar_c = torch.arange(x0, x0 + w, device=binary.device)
+    big = binary.shape[0] + binary.shape[1]
     return torch.stack([
-        torch.where(cols, ar_c, w + h).min(), torch.where(rows, ar_r, w + h).min(),
+        torch.where(cols, ar_c, big).min(), torch.where(rows, ar_r, big).min(),
         torch.where(cols, ar_c, -1).max(), torch.where(rows, ar_r, -1).max(),
     ]).to(torch.float32)
 

@@ -92,6 +92,17 @@ def crop_plan(
     return df, (int(off[0]), int(off[1])), pads, coords
 
 
+def _cut_negative_pads(im: torch.Tensor, pads: tuple[int, int, int, int]):
+    """Negative pads crop. F.pad would copy the whole image first; slicing them away is a view, and padding
+    only the positive rest gives the same patch (replicate copies the same edge rows/columns)."""
+    left, right, top, bottom = pads
+    h, w = im.shape[-2:]
+    y0, y1, x0, x1 = max(-top, 0), h - max(-bottom, 0), max(-left, 0), w - max(-right, 0)
+    if y1 <= y0 or x1 <= x0:  # the crop misses the image: leave it to F.pad
+        return im, pads
+    return im[..., y0:y1, x0:x1], (max(left, 0), max(right, 0), max(top, 0), max(bottom, 0))
+
+
 def sample_patch(
     im: torch.Tensor,
     pos: np.ndarray,
@@ -101,7 +112,8 @@ def sample_patch(
     max_scale_change: float | None = None,
     is_mask: bool = False,
 ) -> tuple[torch.Tensor, CropGeometry]:
-    """Crop `im` (N,C,H,W) around pos (y, x) with requested size sample_sz (h, w), resized to output_sz.
+    """Crop `im` (N,C,H,W; float, or uint8 converted after the cut) around pos (y, x) with requested size
+    sample_sz (h, w), resized to output_sz.
 
     Images use replicate padding and bilinear resizing; masks (is_mask) zero padding and nearest resizing.
     """
@@ -109,6 +121,9 @@ def sample_patch(
         (im.shape[-2], im.shape[-1]), pos, sample_sz, output_sz, mode, max_scale_change
     )
     im2 = im[..., oy::df, ox::df] if df > 1 else im
+    im2, pads = _cut_negative_pads(im2, pads)
+    if not im2.is_floating_point():  # uint8 camera images: convert only the cut region (exact)
+        im2 = im2.to(torch.float32)
     if is_mask:
         patch = F.pad(im2, pads, mode="constant", value=0.0)
     else:
@@ -186,6 +201,21 @@ def expanded_init_patch(
     return patch, geom
 
 
+def paste_region(
+    crop_hw: tuple[int, int], sample_pos: np.ndarray, sample_scale: float, image_hw: tuple[int, int],
+) -> tuple[int, int, int, int, int, int] | None:
+    """Where paste_back puts a crop of crop_hw: (y0, y1, x0, x1) on the canvas and the crop's resized top-left
+    (r1, c1), or None when nothing lands on it. Sizes follow F.interpolate's floor(size * scale_factor)."""
+    rows = math.floor(float(crop_hw[0]) * float(sample_scale))
+    cols = math.floor(float(crop_hw[1]) * float(sample_scale))
+    H, W = image_hw
+    r1 = int(float(sample_pos[0]) - rows / 2)
+    c1 = int(float(sample_pos[1]) - cols / 2)
+    y0, x0 = max(r1, 0), max(c1, 0)
+    y1, x1 = min(r1 + rows, H), min(c1 + cols, W)
+    return (y0, y1, x0, x1, r1, c1) if y1 > y0 and x1 > x0 else None
+
+
 def paste_back(
     scores: torch.Tensor, sample_pos: np.ndarray, sample_scale: float, image_hw: tuple[int, int],
     fill: float = -100.0,
@@ -195,13 +225,9 @@ def paste_back(
         scores, scale_factor=float(sample_scale), mode="bilinear", align_corners=False,
         recompute_scale_factor=False,
     )
-    rows, cols = resized.shape[-2:]
-    H, W = image_hw
-    canvas = scores.new_full((*scores.shape[:-2], H, W), fill)
-    r1 = int(float(sample_pos[0]) - rows / 2)
-    c1 = int(float(sample_pos[1]) - cols / 2)
-    y0, x0 = max(r1, 0), max(c1, 0)
-    y1, x1 = min(r1 + rows, H), min(c1 + cols, W)
-    if y1 > y0 and x1 > x0:
+    canvas = scores.new_full((*scores.shape[:-2], *image_hw), fill)
+    region = paste_region(scores.shape[-2:], sample_pos, sample_scale, image_hw)
+    if region is not None:
+        y0, y1, x0, x1, r1, c1 = region
         canvas[..., y0:y1, x0:x1] = resized[..., y0 - r1:y1 - r1, x0 - c1:x1 - c1]
     return canvas

@@ -156,8 +156,9 @@ class Tracker:
 
     # --------------------------------------------------------------------------------- helpers
     def _upload(self, img: np.ndarray) -> torch.Tensor:
+        # stays uint8 (a quarter of the bytes to a GPU); the crops convert only the region they cut
         t = torch.from_numpy(img).to(self._device, non_blocking=True)
-        return t.permute(2, 0, 1).unsqueeze(0).to(torch.float32)
+        return t.permute(2, 0, 1).unsqueeze(0)
 
     def _box_to_mask(self, img: np.ndarray, im_t: torch.Tensor, box) -> torch.Tensor:
         mode = self.config.box_init
