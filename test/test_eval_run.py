@@ -149,7 +149,7 @@ def test_report_marks_missing_mask_metrics(synth_dir, tmp_path):
     paths = write_reports(tmp_path, results, summarize(results), "t")
     table = paths["markdown"].read_text()
     static_row = next(line for line in table.splitlines() if line.startswith("| static"))
-    assert static_row.count(" - |") == 3  # J, F, J&F: a box-only tracker has no masks
+    assert static_row.count(" - |") == 4  # J, F, J&F, init J: a box-only tracker has no masks
 
 
 def _small_rts_tracker():
@@ -173,6 +173,34 @@ def test_rts_adapter_runs_the_library_tracker_and_scores_masks(synth_dir):
     res = run_sequence(RTSTracker(tracker=_small_rts_tracker(), init_with_mask=True), seq, max_frames=6)
     assert res.tracked_frames == 6 and len(res.ious) == 5
     assert len(res.j) == 5 and all(0.0 <= v <= 1.0 for v in res.j + res.f)
+    assert np.isnan(res.init_j), "a start from the annotated mask says nothing about the box-to-mask step"
+
+
+def test_init_j_scores_the_start_mask_made_from_the_box(synth_dir):
+    """Box start: init J is the IoU of the tracker's own start mask (GrabCut here) with the annotation. The
+    annotated mask itself scores 1; the filled box scores its fill ratio; GrabCut on these clean clips (flat
+    background, one object) must do better than the filled box."""
+    seq = find_sequences(synth_dir)[0]
+    gt = seq.mask(0)
+    x, y, w, h = (int(v) for v in seq.boxes[0])
+    filled = np.zeros_like(gt)
+    filled[y:y + h, x:x + w] = True
+
+    class FixedStart(Static):
+        def __init__(self, start_mask):
+            self.start_mask = start_mask
+
+        def start(self, image, box, mask=None):
+            super().start(image, box, mask)
+            return self.start_mask
+
+    for start_mask, expected in ((gt, 1.0), (filled, gt.sum() / filled.sum())):
+        res = run_sequence(FixedStart(start_mask), seq, max_frames=3)
+        assert res.init_j == pytest.approx(expected)
+    res = run_sequence(RTSTracker(tracker=_small_rts_tracker()), seq, max_frames=3)
+    assert res.init_j > gt.sum() / filled.sum()
+    (summary,) = summarize([res])
+    assert summary.init_j == pytest.approx(res.init_j)
 
 
 def test_rts_with_the_shipped_model_beats_standing_still(synth_dir):

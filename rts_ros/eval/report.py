@@ -28,6 +28,7 @@ class Summary:
     j: float
     f: float
     fps: float
+    init_j: float            # mean IoU of the tracker's box-to-mask start masks (NaN: none made / no masks)
     success: np.ndarray      # mean success curve over SUCCESS_THRESHOLDS
     precision: np.ndarray    # mean precision curve over PRECISION_THRESHOLDS
 
@@ -55,7 +56,8 @@ def summarize(results: list[SequenceResult]) -> list[Summary]:
         frames = sum(r.tracked_frames for r in rs)
         out.append(Summary(name, len(rs), frames, float(succ.mean()), float(prec[20]), float(norm.mean()),
                            _nanmean([r.mean_j for r in rs]), _nanmean([r.mean_f for r in rs]),
-                           frames / secs if secs > 0 else float("nan"), succ, prec))
+                           frames / secs if secs > 0 else float("nan"), _nanmean([r.init_j for r in rs]),
+                           succ, prec))
     return out
 
 
@@ -64,12 +66,12 @@ def _fmt(v: float, digits: int = 3) -> str:
 
 
 TABLE_HEADER = ("tracker", "sequences", "frames", "success AUC", "precision@20px", "norm. precision",
-                "J (mask IoU)", "F (boundary)", "J&F", "FPS")
+                "J (mask IoU)", "F (boundary)", "J&F", "init J (box to mask)", "FPS")
 
 
 def table_rows(summaries: list[Summary]) -> list[list[str]]:
     return [[s.tracker, str(s.sequences), str(s.frames), _fmt(s.auc), _fmt(s.precision20), _fmt(s.norm_precision),
-             _fmt(s.j), _fmt(s.f), _fmt(s.jf), _fmt(s.fps, 1)] for s in summaries]
+             _fmt(s.j), _fmt(s.f), _fmt(s.jf), _fmt(s.init_j), _fmt(s.fps, 1)] for s in summaries]
 
 
 def markdown_table(summaries: list[Summary]) -> str:
@@ -93,10 +95,10 @@ def write_reports(out_dir: Path, results: list[SequenceResult], summaries: list[
     with paths["per_sequence"].open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(("tracker", "sequence", "frames", "success AUC", "precision@20px", "norm. precision",
-                    "J", "F", "FPS"))
+                    "J", "F", "init J", "FPS"))
         for r in results:
             w.writerow((r.tracker, r.sequence, r.tracked_frames, _fmt(r.auc), _fmt(r.precision20),
-                        _fmt(r.norm_precision), _fmt(r.mean_j), _fmt(r.mean_f), _fmt(r.fps, 1)))
+                        _fmt(r.norm_precision), _fmt(r.mean_j), _fmt(r.mean_f), _fmt(r.init_j), _fmt(r.fps, 1)))
     for r in results:
         pred_dir = out_dir / "predictions" / r.tracker
         pred_dir.mkdir(parents=True, exist_ok=True)

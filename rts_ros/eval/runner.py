@@ -2,7 +2,9 @@
 
 The tracker starts on the first frame whose ground-truth box is valid and runs to the end without resets.
 Box metrics use every later frame where the target is present; J and F use every later frame with a mask
-annotation except the last one (the DAVIS protocol leaves out the first and the last frame).
+annotation except the last one (the DAVIS protocol leaves out the first and the last frame). Where the start
+frame has a mask annotation and the tracker turned the start box into a mask itself, that mask's IoU with the
+annotation is kept apart as ``init_j`` (the quality of the box-to-mask initialisation).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class SequenceResult:
     f: list[float] = field(default_factory=list)
     seconds: float = 0.0                   # time inside the tracker calls only
     tracked_frames: int = 0                # frames given to the tracker (start frame included)
+    init_j: float = float("nan")           # IoU of the tracker's own start mask (from the box) with the annotation
 
     @property
     def auc(self) -> float:
@@ -65,14 +68,16 @@ def run_sequence(tracker, seq: EvalSequence, max_frames: int | None = None, on_f
     start = int(np.argmax(valid))
     pred = np.full((n, 4), np.nan)
     pred[start] = seq.boxes[start]
-    seconds, j, f = 0.0, [], []
+    seconds, j, f, init_j = 0.0, [], [], float("nan")
     for i in range(start, n):
         image = seq.image(i)
         if i == start:
             gt_mask = seq.mask(i)
             t0 = time.perf_counter()
-            tracker.start(image, seq.boxes[i], gt_mask)
+            init_mask = tracker.start(image, seq.boxes[i], gt_mask)
             seconds += time.perf_counter() - t0
+            if init_mask is not None and gt_mask is not None:
+                init_j = metrics.mask_iou(init_mask, gt_mask)
         else:
             t0 = time.perf_counter()
             p = tracker.step(image)
@@ -96,5 +101,5 @@ def run_sequence(tracker, seq: EvalSequence, max_frames: int | None = None, on_f
         tracker=getattr(tracker, "name", type(tracker).__name__), sequence=seq.name, pred_boxes=pred,
         ious=metrics.box_iou(pred[ev], gt), center_errors=metrics.center_error(pred[ev], gt),
         norm_center_errors=metrics.normalized_center_error(pred[ev], gt), j=j, f=f, seconds=seconds,
-        tracked_frames=n - start,
+        tracked_frames=n - start, init_j=init_j,
     )

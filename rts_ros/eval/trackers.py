@@ -1,7 +1,7 @@
 """Trackers that rts-eval can run: ``rts`` (this library) and the OpenCV contrib baselines ``csrt``/``kcf``.
 
-Each adapter has ``start(image, box, mask)`` for the first frame and ``step(image) -> Prediction`` after it;
-images are RGB uint8.  Only the time spent inside these two calls is counted as tracking time.
+Each adapter has ``start(image, box, mask)`` for the first frame (returning the start mask the tracker made
+from the box, or None) and ``step(image) -> Prediction`` after it; images are RGB uint8.  Only the time spent inside these two calls is counted as tracking time.
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class OpenCVTracker:
         self._last: np.ndarray | None = None
 
     def start(self, image: np.ndarray, box: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """Box trackers make no start mask: None."""
         import cv2
 
         self._tracker = self._create()
@@ -66,10 +67,12 @@ class RTSTracker:
         self._tracker = tracker if tracker is not None else Tracker.from_weights(weights_dir=weights, device=device)
         self._init_with_mask = init_with_mask
 
-    def start(self, image: np.ndarray, box: np.ndarray, mask: np.ndarray | None = None) -> None:
+    def start(self, image: np.ndarray, box: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+        """The start mask made from the box (STA or GrabCut), or None when initialised with the given mask."""
         self._tracker.reset()
         m = (mask.astype(np.uint8) * 255) if (self._init_with_mask and mask is not None) else None
-        self._tracker.initialize(image, box=tuple(float(v) for v in box), mask=m)
+        res = self._tracker.initialize(image, box=tuple(float(v) for v in box), mask=m)
+        return None if m is not None else res.mask > 0
 
     def step(self, image: np.ndarray) -> Prediction:
         res = self._tracker.track(image)
