@@ -1,7 +1,8 @@
 """Trackers that rts-eval can run: ``rts`` (this library) and the OpenCV contrib baselines ``csrt``/``kcf``.
 
 Each adapter has ``start(image, box, mask)`` for the first frame (returning the start mask the tracker made
-from the box, or None) and ``step(image) -> Prediction`` after it; images are RGB uint8.  Only the time spent inside these two calls is counted as tracking time.
+from the box, or None) and ``step(image) -> Prediction`` after it; images are RGB uint8. Only the time spent
+inside these two calls is counted as tracking time.
 """
 from __future__ import annotations
 
