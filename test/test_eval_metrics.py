@@ -93,3 +93,17 @@ def test_boundary_f_empty_cases():
     assert metrics.boundary_f(empty, empty) == 1.0
     assert metrics.boundary_f(empty, full) == 0.0
     assert metrics.boundary_f(full, empty) == 0.0
+
+
+def test_bootstrap_interval_of_the_mean_over_sequences():
+    """Equal values: no spread. Half zeros, half ones: the interval holds the mean 0.5 and, as the standard error
+    sqrt(0.25 / n) says, narrows about twofold from 10 to 40 sequences. Same input, same interval."""
+    assert metrics.bootstrap_interval([0.4] * 6) == pytest.approx((0.4, 0.4))
+    assert all(np.isnan(metrics.bootstrap_interval([0.4])))
+    lo10, hi10 = metrics.bootstrap_interval([0.0, 1.0] * 5)
+    lo40, hi40 = metrics.bootstrap_interval([0.0, 1.0] * 20)
+    assert lo10 < 0.5 < hi10 and 0.0 <= lo10 and hi10 <= 1.0
+    # 95% of a normal: +-1.96 standard errors (0.31 wide for n = 10, 0.155 for n = 40)
+    assert hi10 - lo10 == pytest.approx(2 * 1.96 * np.sqrt(0.25 / 10), rel=0.15)
+    assert (hi10 - lo10) / (hi40 - lo40) == pytest.approx(2.0, rel=0.2)
+    assert metrics.bootstrap_interval([0.0, 1.0] * 5) == (lo10, hi10)

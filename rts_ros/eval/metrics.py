@@ -11,6 +11,8 @@ Definitions (first principles, matching the benchmarks' published protocols):
 * J = |A & B| / |A | B| (1 when both are empty); F = boundary F-measure with a match tolerance of
   ceil(0.008 * image diagonal) px (DAVIS).
 A frame without a prediction counts as IoU 0 and infinite centre error.
+* The interval given with a dataset's success AUC is a percentile bootstrap over sequences: how much the mean
+  moves when the set of sequences is drawn again. It does not cover the tracker's own run-to-run sensitivity.
 """
 from __future__ import annotations
 
@@ -53,6 +55,17 @@ def normalized_center_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     pred, gt = np.atleast_2d(pred), np.atleast_2d(gt)
     d = np.linalg.norm((_centres(pred) - _centres(gt)) / gt[:, 2:], axis=1)
     return np.where(np.isfinite(d), d, np.inf)
+
+
+def bootstrap_interval(values, level: float = 0.95, samples: int = 4000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (one per sequence), resampled with replacement.
+    Deterministic (fixed seed); (nan, nan) for fewer than 2 values."""
+    v = np.asarray([x for x in values if not math.isnan(x)], np.float64)
+    if len(v) < 2:
+        return float("nan"), float("nan")
+    means = v[np.random.default_rng(seed).integers(0, len(v), (samples, len(v)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
 
 
 def success_curve(ious: np.ndarray) -> np.ndarray:

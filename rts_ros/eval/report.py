@@ -1,7 +1,8 @@
 """Aggregating sequence results into a table (markdown + CSV), per-sequence CSV, plots and predictions.
 
-Dataset-level curves are the mean of the per-sequence curves (OTB); J and F are per-sequence means
-averaged over sequences (DAVIS); FPS is all tracked frames over all tracking time.
+Dataset-level curves are the mean of the per-sequence curves (OTB), with a bootstrap interval of the AUC over
+sequences; J and F are per-sequence means averaged over sequences (DAVIS); FPS is all tracked frames over all
+tracking time.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class Summary:
     sequences: int
     frames: int
     auc: float
+    auc_interval: tuple[float, float]  # 95% bootstrap interval over sequences (nan for one sequence)
     precision20: float
     norm_precision: float
     j: float
@@ -54,7 +56,9 @@ def summarize(results: list[SequenceResult]) -> list[Summary]:
                          for r in scored], 0) if scored else np.full(51, np.nan))
         secs = sum(r.seconds for r in rs)
         frames = sum(r.tracked_frames for r in rs)
-        out.append(Summary(name, len(rs), frames, float(succ.mean()), float(prec[20]), float(norm.mean()),
+        interval = metrics.bootstrap_interval([r.auc for r in scored])
+        out.append(Summary(name, len(rs), frames, float(succ.mean()), interval, float(prec[20]),
+                           float(norm.mean()),
                            _nanmean([r.mean_j for r in rs]), _nanmean([r.mean_f for r in rs]),
                            frames / secs if secs > 0 else float("nan"), _nanmean([r.init_j for r in rs]),
                            succ, prec))
@@ -65,13 +69,18 @@ def _fmt(v: float, digits: int = 3) -> str:
     return "-" if math.isnan(v) else f"{v:.{digits}f}"
 
 
-TABLE_HEADER = ("tracker", "sequences", "frames", "success AUC", "precision@20px", "norm. precision",
-                "J (mask IoU)", "F (boundary)", "J&F", "init J (box to mask)", "FPS")
+def _interval(iv: tuple[float, float]) -> str:
+    return "-" if math.isnan(iv[0]) else f"{iv[0]:.3f}-{iv[1]:.3f}"
+
+
+TABLE_HEADER = ("tracker", "sequences", "frames", "success AUC", "AUC 95% interval", "precision@20px",
+                "norm. precision", "J (mask IoU)", "F (boundary)", "J&F", "init J (box to mask)", "FPS")
 
 
 def table_rows(summaries: list[Summary]) -> list[list[str]]:
-    return [[s.tracker, str(s.sequences), str(s.frames), _fmt(s.auc), _fmt(s.precision20), _fmt(s.norm_precision),
-             _fmt(s.j), _fmt(s.f), _fmt(s.jf), _fmt(s.init_j), _fmt(s.fps, 1)] for s in summaries]
+    return [[s.tracker, str(s.sequences), str(s.frames), _fmt(s.auc), _interval(s.auc_interval), _fmt(s.precision20),
+             _fmt(s.norm_precision), _fmt(s.j), _fmt(s.f), _fmt(s.jf), _fmt(s.init_j), _fmt(s.fps, 1)]
+            for s in summaries]
 
 
 def markdown_table(summaries: list[Summary]) -> str:
