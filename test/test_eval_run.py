@@ -10,7 +10,7 @@ from rts_ros.data.synthetic import SynthConfig, generate_sequence
 from rts_ros.data.synthetic_io import write_sequence_folder
 from rts_ros.errors import InvalidInputError
 from rts_ros.eval.report import summarize, write_reports
-from rts_ros.eval.runner import run_sequence
+from rts_ros.eval.runner import merge_runs, run_sequence
 from rts_ros.eval.trackers import OpenCVTracker, Prediction, RTSTracker, make_tracker
 
 EASY = SynthConfig.from_difficulty(0.0, real_background_prob=0.0)
@@ -215,3 +215,37 @@ def test_rts_with_the_shipped_model_beats_standing_still(synth_dir):
     for seq in find_sequences(synth_dir):
         rts, static = run_sequence(tracker, seq).auc, run_sequence(Static(), seq).auc
         assert rts > static, f"{seq.name}: rts AUC {rts:.3f} <= static box {static:.3f}"
+
+
+def test_shifted_starts_move_only_the_start_box_and_pool_into_one_result(synth_dir):
+    """start_shift moves the box the tracker starts from, not the annotation; pooled runs score the mean of the
+    runs' success curves (same frames in every run)."""
+    seq = find_sequences(synth_dir)[0]
+
+    class Spy(Static):
+        def start(self, image, box, mask=None):
+            self.started_from = np.asarray(box, float)
+            super().start(image, box, mask)
+
+    spy = Spy()
+    shifted = run_sequence(spy, seq, max_frames=8, start_shift=(1, -1))
+    np.testing.assert_array_equal(spy.started_from, seq.boxes[0] + [1, -1, 0, 0])
+    plain = run_sequence(Static(), seq, max_frames=8)
+    assert shifted.auc != plain.auc   # a static box one pixel off scores differently against the same truth
+    pooled = merge_runs([plain, shifted])
+    assert pooled.auc == pytest.approx((plain.auc + shifted.auc) / 2)
+    assert pooled.tracked_frames == 16 and pooled.sequence == seq.name
+
+
+def test_start_shifts_option_writes_the_auc_of_every_start(synth_dir, tmp_path, capsys):
+    from rts_ros.cli.evaluate import main
+
+    out = tmp_path / "out"
+    assert main([str(synth_dir), "--trackers", "csrt", "--out", str(out), "--no-progress", "--max-frames", "10",
+                 "--start-shifts", "2"]) == 0
+    assert "| csrt | 2 | 60 |" in capsys.readouterr().out   # 2 sequences x 10 frames x 3 starts
+    rows = list(csv.DictReader((out / "start_shifts.csv").open()))
+    assert [(r["start dx"], r["start dy"]) for r in rows] == [("0", "0"), ("1", "0"), ("0", "1")]
+    table = list(csv.DictReader((out / "results.csv").open()))
+    mean = np.mean([float(r["success AUC"]) for r in rows])
+    assert float(table[0]["success AUC"]) == pytest.approx(mean, abs=1.5e-3)

@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequences", default=None, help="comma separated sequence names to keep")
     p.add_argument("--threads", type=int, default=2,
                    help="CPU threads for torch and OpenCV (default 2; 0 leaves the libraries' defaults)")
+    p.add_argument("--start-shifts", type=int, default=0, choices=range(0, 9), metavar="K",
+                   help="also run every sequence from K start boxes shifted by one pixel (0-8, default 0) and "
+                        "report the pooled result; start_shifts.csv gives the AUC of each start")
     p.add_argument("--title", default=None, help="title of the plots and the table (default: data folder names)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -56,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         from tqdm import tqdm
 
         from rts_ros.data.eval_folders import find_sequences
-        from rts_ros.eval.report import markdown_table, summarize, write_reports
-        from rts_ros.eval.runner import run_sequence
+        from rts_ros.eval.report import markdown_table, summarize, write_reports, write_start_shifts
+        from rts_ros.eval.runner import START_SHIFTS, merge_runs, run_sequence
         from rts_ros.eval.trackers import make_tracker
 
         _set_threads(args.threads)
@@ -72,16 +75,24 @@ def main(argv: list[str] | None = None) -> int:
             raise RTSError("--trackers is empty: give e.g. rts,csrt,kcf")
         trackers = [make_tracker(n, args.weights, args.device, args.init_mask) for n in names]
         per_seq = [len(s) if args.max_frames is None else min(len(s), args.max_frames) for s in seqs]
-        results = []
-        with tqdm(total=sum(per_seq) * len(trackers), unit="frame", file=sys.stderr,
+        shifts = ((0, 0),) + START_SHIFTS[:args.start_shifts]
+        results, by_shift = [], {k: [] for k in shifts}
+        with tqdm(total=sum(per_seq) * len(trackers) * len(shifts), unit="frame", file=sys.stderr,
                   disable=args.no_progress) as bar:
             for tracker in trackers:
                 for seq in seqs:
-                    bar.set_description(f"{tracker.name} {seq.name}")
-                    results.append(run_sequence(tracker, seq, args.max_frames, on_frame=lambda: bar.update(1)))
+                    runs = []
+                    for shift in shifts:
+                        bar.set_description(f"{tracker.name} {seq.name}" + (f" start {shift}" if any(shift) else ""))
+                        runs.append(run_sequence(tracker, seq, args.max_frames, on_frame=lambda: bar.update(1),
+                                                 start_shift=shift))
+                        by_shift[shift].append(runs[-1])
+                    results.append(merge_runs(runs))
         summaries = summarize(results)
         title = args.title or ", ".join(d.name for d in args.data)
         paths = write_reports(args.out, results, summaries, title)
+        if len(shifts) > 1:
+            paths["start_shifts"] = write_start_shifts(args.out, {k: summarize(v) for k, v in by_shift.items()})
     except RTSError as exc:
         print(f"rts-eval: error: {exc}", file=sys.stderr)
         return 2

@@ -148,3 +148,15 @@ def _curve_plot(plt, path: Path, x, curves, xlabel: str, ylabel: str, xlim, titl
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def write_start_shifts(out_dir: Path, by_shift: dict[tuple[int, int], list[Summary]]) -> Path:
+    """start_shifts.csv: the success AUC of every tracker from each start (dx, dy) of a --start-shifts run."""
+    path = Path(out_dir) / "start_shifts.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(("tracker", "start dx", "start dy", "success AUC"))
+        for (dx, dy), summaries in by_shift.items():
+            for s in summaries:
+                w.writerow((s.tracker, dx, dy, _fmt(s.auc)))
+    return path

@@ -59,8 +59,15 @@ class SequenceResult:
         return self.tracked_frames / self.seconds if self.seconds > 0 else float("nan")
 
 
-def run_sequence(tracker, seq: EvalSequence, max_frames: int | None = None, on_frame=None) -> SequenceResult:
-    """Track ``seq`` with ``tracker`` (see rts_ros.eval.trackers) and score it."""
+# Start-box shifts (dx, dy) in pixels for repeated runs: a one-pixel change of the start is enough to move a
+# chaotic tracker's AUC by several hundredths, so averaging over a few starts separates effects from noise.
+START_SHIFTS = ((1, 0), (0, 1), (-1, 0), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
+
+
+def run_sequence(tracker, seq: EvalSequence, max_frames: int | None = None, on_frame=None,
+                 start_shift: tuple[float, float] = (0.0, 0.0)) -> SequenceResult:
+    """Track ``seq`` with ``tracker`` (see rts_ros.eval.trackers) and score it. ``start_shift`` (dx, dy) moves
+    the box the tracker starts from; the annotation it is scored against stays as it is."""
     n = len(seq) if max_frames is None else min(len(seq), max_frames)
     valid = np.all(np.isfinite(seq.boxes[:n]), axis=1)
     if not valid.any():
@@ -74,7 +81,8 @@ def run_sequence(tracker, seq: EvalSequence, max_frames: int | None = None, on_f
         if i == start:
             gt_mask = seq.mask(i)
             t0 = time.perf_counter()
-            init_mask = tracker.start(image, seq.boxes[i], gt_mask)
+            start_box = seq.boxes[i] + np.array([start_shift[0], start_shift[1], 0.0, 0.0])
+            init_mask = tracker.start(image, start_box, gt_mask)
             seconds += time.perf_counter() - t0
             if init_mask is not None and gt_mask is not None:
                 init_j = metrics.mask_iou(init_mask, gt_mask)
@@ -102,4 +110,18 @@ def run_sequence(tracker, seq: EvalSequence, max_frames: int | None = None, on_f
         ious=metrics.box_iou(pred[ev], gt), center_errors=metrics.center_error(pred[ev], gt),
         norm_center_errors=metrics.normalized_center_error(pred[ev], gt), j=j, f=f, seconds=seconds,
         tracked_frames=n - start, init_j=init_j,
+    )
+
+
+def merge_runs(runs: list[SequenceResult]) -> SequenceResult:
+    """Several runs of one tracker on one sequence (e.g. from shifted starts) as one result: frames of all runs
+    pooled, so the success curve is the mean of the runs' curves; predictions of the first run."""
+    first = runs[0]
+    init = [r.init_j for r in runs if not np.isnan(r.init_j)]
+    return SequenceResult(
+        tracker=first.tracker, sequence=first.sequence, pred_boxes=first.pred_boxes,
+        ious=np.concatenate([r.ious for r in runs]), center_errors=np.concatenate([r.center_errors for r in runs]),
+        norm_center_errors=np.concatenate([r.norm_center_errors for r in runs]),
+        j=[v for r in runs for v in r.j], f=[v for r in runs for v in r.f], seconds=sum(r.seconds for r in runs),
+        tracked_frames=sum(r.tracked_frames for r in runs), init_j=float(np.mean(init)) if init else float("nan"),
     )
