@@ -35,6 +35,7 @@ setup(
             "rts-eval=rts_ros.cli.evaluate:main",
             "rts-train=rts_ros.cli.train:main",
             "rts-synth=rts_ros.cli.synth:main",
+            "rts-label-static=rts_ros.cli.label_static:main",
             "rts_tracker=rts_ros.ros.main:main",
         ]
     },

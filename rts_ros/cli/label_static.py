@@ -1,0 +1,62 @@
+"""rts-label-static: training sequences (DAVIS-style folders) from static-camera videos by background subtraction.
+
+Every object that moves in front of a fixed camera becomes one sequence with a mask per frame (cast shadows
+count as background). The masks are pseudo-labels; see rts_ros.data.static_camera for what they miss.
+Train on the result with a `kind: davis` dataset whose root is OUT_DIR (config/train_small_real.yaml).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rts_ros.errors import RTSError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rts-label-static", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("videos", type=Path, nargs="+", help="videos from a camera that does not move")
+    p.add_argument("out_dir", type=Path, help="DAVIS-style root (JPEGImages/, Annotations/, ImageSets/2017/train.txt)")
+    p.add_argument("--min-length", type=int, default=12, help="shortest track kept, in frames (default 12)")
+    p.add_argument("--min-area", type=int, default=150, help="smallest object kept, in pixels (default 150)")
+    p.add_argument("--max-frames", type=int, help="use only the first frames of each video")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        import cv2
+        from tqdm import tqdm
+
+        from rts_ros.data.static_camera import (StaticCameraParams, foreground_masks, link_tracks,
+                                                write_davis_folder)
+
+        if args.min_length < 2 or args.min_area < 1 or (args.max_frames is not None and args.max_frames < 2):
+            raise RTSError("--min-length and --max-frames must be >= 2 and --min-area >= 1")
+        params = StaticCameraParams(min_length=args.min_length, min_area=args.min_area, max_frames=args.max_frames)
+        total = 0
+        for video in args.videos:
+            cap = cv2.VideoCapture(str(video))
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+            cap.release()
+            n = min(n, args.max_frames or n)
+            # four passes over the video: learn the background (twice), label and link, write
+            with tqdm(total=4 * n or None, desc=video.name, unit="frame", disable=args.no_progress,
+                      file=sys.stderr) as bar:
+                tracks = link_tracks(foreground_masks(video, params, bar.update), params)
+                names = write_davis_folder(video, tracks, args.out_dir, video.stem, bar.update)
+            frames = sum(t.length for t in tracks)
+            print(f"{video}: {len(names)} sequences, {frames} frames")
+            total += len(names)
+    except RTSError as exc:
+        print(f"rts-label-static: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {total} sequences to {args.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

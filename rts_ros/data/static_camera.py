@@ -1,0 +1,225 @@
+"""Training sequences from a static-camera video: moving objects found by background subtraction.
+
+Real video with exact masks is what the small default model lacks most (its features come from synthetic
+clips). A fixed camera gives masks of everything that moves for free: OpenCV's MOG2 learns the background over
+the whole video, then a second pass marks each frame's foreground, with cast shadows labelled apart (they
+stay background here, as in VOS annotations). Connected blobs are linked from frame to frame by box overlap;
+a track ends where the link is ambiguous (blobs merge or split) or the blob's area jumps, so that one track
+follows one object. The other moving objects of the frame stay in it as look-alike distractors.
+
+The masks are pseudo-labels: parts that match the background (dark clothes on dark asphalt) drop out, and a
+person standing still fades into the background model. Use them next to exact labels, not instead.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from rts_ros.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class StaticCameraParams:
+    history: int = 300            # MOG2 background history (frames)
+    var_threshold: float = 16.0   # MOG2 squared Mahalanobis distance for foreground
+    min_area: int = 150           # smallest blob kept (pixels)
+    min_side: int = 10            # smallest blob box side (pixels)
+    min_length: int = 12          # shortest track kept (frames)
+    link_iou: float = 0.3         # box IoU that links a blob to a track in the next frame
+    merge_overlap: float = 0.5    # share of the smaller box inside the other that counts as contact: a blob
+                                  # in contact with two tracks (or a track with two blobs) is a merge (split)
+    max_area_change: float = 1.6  # area ratio between consecutive frames that ends a track
+    min_travel: float = 0.5       # shortest path of the box centre over the track, in mean box sides: drops
+                                  # flicker that never moves (reflections, swaying leaves)
+    max_frames: int | None = None  # use only the first frames of the video (None: all)
+
+
+@dataclass
+class Track:
+    """One object: its frames (consecutive indices from `start`) and for each a mask cut to its box."""
+    start: int
+    boxes: list[tuple[int, int, int, int]] = field(default_factory=list)   # x0, y0, x1, y1 (exclusive)
+    crops: list[np.ndarray] = field(default_factory=list)                  # bool (y1-y0, x1-x0)
+
+    @property
+    def length(self) -> int:
+        return len(self.boxes)
+
+    @property
+    def frames(self) -> range:
+        return range(self.start, self.start + self.length)
+
+    def mask(self, frame: int, hw: tuple[int, int]) -> np.ndarray:
+        """The full-frame bool mask of this track at video frame `frame`."""
+        x0, y0, x1, y1 = self.boxes[frame - self.start]
+        m = np.zeros(hw, bool)
+        m[y0:y1, x0:x1] = self.crops[frame - self.start]
+        return m
+
+
+def _read_frames(path: Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise InvalidInputError(f"cannot open video {path}: check that the file exists and OpenCV can decode it")
+    try:
+        for _ in range(max_frames or 10_000_000):   # bounded: a broken stream that never ends still stops
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield frame
+    finally:
+        cap.release()
+
+
+def foreground_masks(path: Path, p: StaticCameraParams,
+                     progress: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
+    """bool foreground (shadows excluded) of every frame, from a background model learned on the whole video."""
+    bg = cv2.createBackgroundSubtractorMOG2(history=p.history, varThreshold=p.var_threshold, detectShadows=True)
+    # pass 1, twice: learn the background from all frames at one fixed rate. MOG2's own schedule learns the
+    # first frames fastest, so whatever stands there early would stay half-learnt as background.
+    rate = -1.0
+    for _ in range(2):
+        n = 0
+        for frame in _read_frames(path, p.max_frames):
+            bg.apply(frame, learningRate=rate)
+            n += 1
+            if progress:
+                progress(1)
+        if n == 0:
+            raise InvalidInputError(f"video {path} has no frames")
+        rate = 1.0 / min(n, p.history)
+    open_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    close_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+    for frame in _read_frames(path, p.max_frames):   # pass 2: the fixed model labels each frame
+        fg = (bg.apply(frame, learningRate=0) == 255).astype(np.uint8)   # 127 = shadow, left as background
+        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, open_k)
+        fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, close_k)
+        if progress:
+            progress(1)
+        yield fg.astype(bool)
+
+
+def _blobs(fg: np.ndarray, p: StaticCameraParams) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
+    out = []
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        if area < p.min_area or min(w, h) < p.min_side:
+            continue
+        out.append(((x, y, x + w, y + h), labels[y:y + h, x:x + w] == i))
+    return out
+
+
+def _box_inter(a, b) -> int:
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    return iw * ih if iw > 0 and ih > 0 else 0
+
+
+def _area(a) -> int:
+    return (a[2] - a[0]) * (a[3] - a[1])
+
+
+def _box_iou(a, b) -> float:
+    inter = _box_inter(a, b)
+    return inter / (_area(a) + _area(b) - inter)
+
+
+def _box_overlap(a, b) -> float:
+    """Share of the smaller box that lies inside the other."""
+    return _box_inter(a, b) / min(_area(a), _area(b))
+
+
+def link_tracks(masks: Iterator[np.ndarray], p: StaticCameraParams) -> list[Track]:
+    """Blobs linked across frames into tracks of at least p.min_length frames, in order of start frame."""
+    done: list[Track] = []
+    active: list[Track] = []
+    for t, fg in enumerate(masks):
+        blobs = _blobs(fg, p)
+        # a link needs box IoU >= link_iou; a track or blob in contact with two partners is a merge or a split
+        # and ends the tracks involved, even where a small object is swallowed by a large one (IoU alone
+        # would let the large track absorb it)
+        pairs = [(i, j) for i, tr in enumerate(active) for j, (box, _) in enumerate(blobs)
+                 if _box_overlap(tr.boxes[-1], box) >= p.merge_overlap or _box_iou(tr.boxes[-1], box) >= p.link_iou]
+        per_track = {i: [j for i2, j in pairs if i2 == i] for i in range(len(active))}
+        per_blob = {j: [i for i, j2 in pairs if j2 == j] for j in range(len(blobs))}
+        used, keep = set(), []
+        for i, tr in enumerate(active):
+            cand = per_track[i]
+            box, crop = blobs[cand[0]] if len(cand) == 1 else (None, None)
+            if box is not None and len(per_blob[cand[0]]) == 1 and _box_iou(tr.boxes[-1], box) >= p.link_iou:
+                area0, area1 = float(tr.crops[-1].sum()), float(crop.sum())
+                if max(area0, area1) <= p.max_area_change * min(area0, area1):
+                    tr.boxes.append(box)
+                    tr.crops.append(crop)
+                    used.add(cand[0])
+                    keep.append(tr)
+                    continue
+            done.append(tr)
+        # a blob that continued no track starts one, unless it is the merged half of an ambiguous link
+        for j, (box, crop) in enumerate(blobs):
+            if j not in used and len(per_blob[j]) <= 1:
+                keep.append(Track(t, [box], [crop]))
+        active = keep
+    done += active
+    kept = [tr for tr in done if tr.length >= p.min_length and _travel(tr) >= p.min_travel]
+    return sorted(kept, key=lambda tr: (tr.start, tr.boxes[0]))
+
+
+def _travel(tr: Track) -> float:
+    """Path length of the box centre, in units of the mean box side."""
+    b = np.asarray(tr.boxes, np.float64)
+    centres = (b[:, :2] + b[:, 2:]) / 2
+    side = float(np.mean(np.sqrt((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))))
+    return float(np.sum(np.linalg.norm(np.diff(centres, axis=0), axis=1))) / side
+
+
+def write_davis_folder(video: Path, tracks: list[Track], out_dir: Path, name: str,
+                       progress: Callable[[int], None] | None = None) -> list[str]:
+    """One DAVIS-2017-style sequence per track (JPEGImages/480p, Annotations/480p, ImageSets/2017/train.txt);
+    returns the sequence names. Each frame is written once and hard-linked into the tracks that use it."""
+    out_dir = Path(out_dir)
+    # a second run for the same video replaces the first (its tracks may differ in number and length)
+    for parent in (out_dir / "JPEGImages" / "480p", out_dir / "Annotations" / "480p"):
+        for old_seq in (parent.glob(f"{name}_*") if parent.is_dir() else ()):
+            shutil.rmtree(old_seq)
+    frames_dir = out_dir / "frames" / name
+    if frames_dir.is_dir():
+        shutil.rmtree(frames_dir)
+    frames_dir.mkdir(parents=True)
+    seq_names = [f"{name}_{k:04d}" for k in range(len(tracks))]
+    by_frame: dict[int, list[int]] = {}
+    for k, tr in enumerate(tracks):
+        for f in tr.frames:
+            by_frame.setdefault(f, []).append(k)
+        (out_dir / "JPEGImages" / "480p" / seq_names[k]).mkdir(parents=True, exist_ok=True)
+        (out_dir / "Annotations" / "480p" / seq_names[k]).mkdir(parents=True, exist_ok=True)
+    last = max(by_frame, default=-1)
+    for t, frame in enumerate(_read_frames(video, last + 1)):
+        if progress:
+            progress(1)
+        if t not in by_frame:
+            continue
+        src = frames_dir / f"{t:05d}.jpg"
+        if not cv2.imwrite(str(src), frame, [cv2.IMWRITE_JPEG_QUALITY, 92]):
+            raise InvalidInputError(f"cannot write {src}")
+        for k in by_frame[t]:
+            stem = f"{t - tracks[k].start:05d}"
+            dst = out_dir / "JPEGImages" / "480p" / seq_names[k] / f"{stem}.jpg"
+            try:
+                os.link(src, dst)
+            except OSError:       # file systems without hard links
+                dst.write_bytes(src.read_bytes())
+            anno = tracks[k].mask(t, frame.shape[:2]).astype(np.uint8)   # grey PNG holding object id 1
+            cv2.imwrite(str(out_dir / "Annotations" / "480p" / seq_names[k] / f"{stem}.png"), anno)
+    split = out_dir / "ImageSets" / "2017" / "train.txt"
+    split.parent.mkdir(parents=True, exist_ok=True)
+    old = [s for s in (split.read_text().split() if split.is_file() else []) if not s.startswith(f"{name}_")]
+    split.write_text("\n".join(old + seq_names) + "\n")
+    return seq_names

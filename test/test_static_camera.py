@@ -1,0 +1,128 @@
+"""Training sequences from static-camera video (rts_ros.data.static_camera, rts-label-static).
+
+A generated fixed-camera video with known masks checks the labels from first principles (two movers, a cast
+shadow, a reflection in place, a crossing); opencv-doc's vtest.avi checks that real pedestrians come out.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rts_ros.cli import label_static
+from rts_ros.data.datasets import DAVIS
+from rts_ros.data.static_camera import StaticCameraParams, foreground_masks, link_tracks, write_davis_folder
+
+H, W, N = 240, 320, 100
+M = 56                      # frames with movers; the rest shows the empty scene
+RADII = (14, 9)             # mover A is larger than mover B
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+
+
+def _centres(t: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Mover A goes right along y=80, mover B left along y=92: they touch from t=26 and part after t=30.
+    Fast enough that each pixel shows a mover in only ~6% of the frames (MOG2 keeps colours seen in more
+    than 10% of the frames as background)."""
+    return (20 + 5 * t, 80), (300 - 5 * t, 92)
+
+
+def _disc(c, r) -> np.ndarray:
+    yy, xx = np.mgrid[:H, :W]
+    return (xx - c[0]) ** 2 + (yy - c[1]) ** 2 <= r * r
+
+
+def _shadow(c, r) -> np.ndarray:
+    """A cast shadow on the ground, attached below the disc: the background darkened, not covered."""
+    yy, xx = np.mgrid[:H, :W]
+    return ((xx - c[0]) ** 2 / (r * r) + (yy - c[1] - 1.3 * r) ** 2 / (0.5 * r) ** 2 <= 1) & ~_disc(c, r)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(0)
+    bg = cv2.GaussianBlur(rng.integers(60, 200, (H, W, 3)).astype(np.uint8), (0, 0), 3)
+    bg = cv2.normalize(bg, None, 70, 190, cv2.NORM_MINMAX)
+    path = tmp_path_factory.mktemp("static") / "fixed_camera.avi"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 10, (W, H))
+    assert out.isOpened()
+    for t in range(N):
+        f = bg.copy()
+        for c, r, colour in zip(_centres(t) if t < M else (), RADII, ((230, 40, 40), (40, 40, 230))):
+            sh = _shadow(c, r)
+            f[sh] = (f[sh] * 0.65).astype(np.uint8)
+            f[_disc(c, r)] = colour
+        if 60 <= t < 72:                            # a reflection: foreground for 12 frames, but it never travels
+            f[200:220, 20:44] = 255
+        out.write(f)
+    out.release()
+    return path
+
+
+def test_movers_become_tracks_with_their_masks_without_shadow_or_reflection(video):
+    p = StaticCameraParams(min_area=100, min_length=8)
+    tracks = link_tracks(foreground_masks(video, p), p)
+    assert tracks, "no track found"
+    for tr in tracks:
+        x0, y0, x1, y1 = tr.boxes[0]
+        assert not (x0 < 44 and x1 > 20 and y0 < 220 and y1 > 200), "the reflection that never moves became a track"
+    # before the crossing, each mover is one track whose masks match the drawn disc (shadow left out)
+    for k in range(2):
+        c10 = _centres(10)[k]
+        found = [tr for tr in tracks if 10 in tr.frames and _disc(c10, RADII[k])[tr.mask(10, (H, W))].mean() > 0.5]
+        assert len(found) == 1, f"mover {k}: {len(found)} tracks at frame 10"
+        tr = found[0]
+        for t in tr.frames:
+            if t >= 24:                              # the discs begin to touch at t=26
+                break
+            m, d, sh = tr.mask(t, (H, W)), _disc(_centres(t)[k], RADII[k]), _shadow(_centres(t)[k], RADII[k])
+            iou = (m & d).sum() / (m | d).sum()
+            assert iou > 0.8, f"mover {k} frame {t}: mask IoU {iou:.2f}"
+            assert (m & sh).sum() < 0.15 * sh.sum(), f"mover {k} frame {t}: the cast shadow is in the mask"
+    # where the movers merge the tracks end: no mask holds much of both discs at once (the large track
+    # must not swallow the small mover)
+    for tr in tracks:
+        for t in tr.frames:
+            if t >= M:
+                break
+            m = tr.mask(t, (H, W))
+            shares = [_disc(c, r)[m].sum() / _disc(c, r).sum() for c, r in zip(_centres(t), RADII)]
+            assert min(shares) < 0.3, f"a track spans both movers at frame {t}"
+
+
+def test_davis_folder_reads_back_as_the_tracks(video, tmp_path):
+    p = StaticCameraParams(min_area=100, min_length=8)
+    tracks = link_tracks(foreground_masks(video, p), p)
+    names = write_davis_folder(video, tracks, tmp_path, "cam")
+    ds = DAVIS(tmp_path)
+    assert [ds.sequence_name(i) for i in range(len(ds))] == [f"{n}_1" for n in names]
+    for i, tr in enumerate(tracks):
+        assert ds.visible(i).all() and len(ds.visible(i)) == tr.length
+        for j in (0, tr.length - 1):
+            f = ds.frame(i, j)
+            np.testing.assert_array_equal(f.mask.astype(bool), tr.mask(tr.start + j, (H, W)))
+    # a second run replaces the first: no stale frames or sequences
+    write_davis_folder(video, tracks[:1], tmp_path, "cam")
+    assert len(DAVIS(tmp_path)) == 1 and len(list((tmp_path / "Annotations" / "480p").iterdir())) == 1
+
+
+def test_real_pedestrians_of_vtest(tmp_path):
+    if not VTEST.is_file():
+        pytest.skip(f"{VTEST} not installed (Debian package opencv-doc)")
+    rc = label_static.main([str(VTEST), str(tmp_path), "--max-frames", "300", "--no-progress"])
+    assert rc == 0
+    ds = DAVIS(tmp_path)
+    assert len(ds) >= 15, f"only {len(ds)} pedestrian tracks in the first 300 frames of vtest.avi"
+    tall = 0
+    for i in range(0, len(ds), max(len(ds) // 10, 1)):
+        f = ds.frame(i, 0)
+        x, y, w, h = f.box
+        tall += h > w                                 # people standing upright
+        assert 150 <= f.mask.sum() <= 0.05 * f.mask.size
+    assert tall >= 7
+
+
+def test_cli_refuses_a_missing_video(tmp_path, capsys):
+    assert label_static.main([str(tmp_path / "none.avi"), str(tmp_path / "out"), "--no-progress"]) == 2
+    assert "cannot open video" in capsys.readouterr().err
