@@ -152,17 +152,15 @@ def link_tracks(masks: Iterator[np.ndarray], p: StaticCameraParams) -> list[Trac
         used, keep = set(), []
         for i, tr in enumerate(active):
             cand = per_track[i]
-            box, crop = blobs[cand[0]] if len(cand) == 1 else (None, None)
-            if box is not None and len(per_blob[cand[0]]) == 1 and _box_iou(tr.boxes[-1], box) >= p.link_iou:
-                area0, area1 = float(tr.crops[-1].sum()), float(crop.sum())
-                if max(area0, area1) <= p.max_area_change * min(area0, area1):
-                    tr.boxes.append(box)
-                    tr.crops.append(crop)
-                    used.add(cand[0])
-                    keep.append(tr)
-                    continue
-            done.append(tr)
-        # a blob that continued no track starts one, unless it is the merged half of an ambiguous link
+            j = cand[0] if len(cand) == 1 and len(per_blob[cand[0]]) == 1 else None
+            if j is not None and _continues(tr, blobs[j], p):
+                tr.boxes.append(blobs[j][0])
+                tr.crops.append(blobs[j][1])
+                used.add(j)
+                keep.append(tr)
+            else:
+                done.append(tr)
+        # a blob that continued no track starts one, unless it touches two tracks (a merge)
         for j, (box, crop) in enumerate(blobs):
             if j not in used and len(per_blob[j]) <= 1:
                 keep.append(Track(t, [box], [crop]))
@@ -170,6 +168,15 @@ def link_tracks(masks: Iterator[np.ndarray], p: StaticCameraParams) -> list[Trac
     done += active
     kept = [tr for tr in done if tr.length >= p.min_length and _travel(tr) >= p.min_travel]
     return sorted(kept, key=lambda tr: (tr.start, tr.boxes[0]))
+
+
+def _continues(tr: Track, blob: tuple[tuple[int, int, int, int], np.ndarray], p: StaticCameraParams) -> bool:
+    """The track's sole partner blob continues it: enough box overlap and no jump in area."""
+    box, crop = blob
+    if _box_iou(tr.boxes[-1], box) < p.link_iou:
+        return False
+    area0, area1 = float(tr.crops[-1].sum()), float(crop.sum())
+    return max(area0, area1) <= p.max_area_change * min(area0, area1)
 
 
 def _travel(tr: Track) -> float:
