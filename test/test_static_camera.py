@@ -102,9 +102,15 @@ def test_davis_folder_reads_back_as_the_tracks(video, tmp_path):
         for j in (0, tr.length - 1):
             f = ds.frame(i, j)
             np.testing.assert_array_equal(f.mask.astype(bool), tr.mask(tr.start + j, (H, W)))
-    # a second run replaces the first: no stale frames or sequences
+    # a second run replaces the first: no stale frames or sequences; a video whose name starts with this
+    # one's ('cam_2') keeps its sequences
+    write_davis_folder(video, tracks[:2], tmp_path, "cam_2")
     write_davis_folder(video, tracks[:1], tmp_path, "cam")
-    assert len(DAVIS(tmp_path)) == 1 and len(list((tmp_path / "Annotations" / "480p").iterdir())) == 1
+    ds = DAVIS(tmp_path)
+    assert sorted(ds.sequence_name(i) for i in range(len(ds))) == ["cam_0000_1", "cam_2_0000_1", "cam_2_0001_1"]
+    assert len(list((tmp_path / "Annotations" / "480p").iterdir())) == 3
+    # no tracks: nothing written
+    assert write_davis_folder(video, [], tmp_path / "empty", "none") == []
 
 
 def test_real_pedestrians_of_vtest(tmp_path):
@@ -126,3 +132,6 @@ def test_real_pedestrians_of_vtest(tmp_path):
 def test_cli_refuses_a_missing_video(tmp_path, capsys):
     assert label_static.main([str(tmp_path / "none.avi"), str(tmp_path / "out"), "--no-progress"]) == 2
     assert "cannot open video" in capsys.readouterr().err
+    (tmp_path / "b").mkdir()
+    assert label_static.main([str(tmp_path / "a.avi"), str(tmp_path / "b" / "a.avi"), str(tmp_path / "out")]) == 2
+    assert "share a file name" in capsys.readouterr().err

@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.min_length < 2 or args.min_area < 1 or (args.max_frames is not None and args.max_frames < 2):
             raise RTSError("--min-length and --max-frames must be >= 2 and --min-area >= 1")
+        stems = [v.stem for v in args.videos]
+        if len(set(stems)) < len(stems):
+            raise RTSError(f"two videos share a file name ({', '.join(sorted(stems))}): their sequences are named "
+                           "after it and would overwrite each other; rename one")
         params = StaticCameraParams(min_length=args.min_length, min_area=args.min_area, max_frames=args.max_frames)
         total = 0
         for video in args.videos:

@@ -13,6 +13,7 @@ person standing still fades into the background model. Use them next to exact la
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +69,8 @@ def _read_frames(path: Path, max_frames: int | None = None) -> Iterator[np.ndarr
     if not cap.isOpened():
         raise InvalidInputError(f"cannot open video {path}: check that the file exists and OpenCV can decode it")
     try:
-        for _ in range(max_frames or 10_000_000):   # bounded: a broken stream that never ends still stops
+        # bounded: a broken stream that never ends still stops
+        for _ in range(10_000_000 if max_frames is None else max_frames):
             ok, frame = cap.read()
             if not ok:
                 return
@@ -192,10 +194,13 @@ def write_davis_folder(video: Path, tracks: list[Track], out_dir: Path, name: st
     """One DAVIS-2017-style sequence per track (JPEGImages/480p, Annotations/480p, ImageSets/2017/train.txt);
     returns the sequence names. Each frame is written once and hard-linked into the tracks that use it."""
     out_dir = Path(out_dir)
-    # a second run for the same video replaces the first (its tracks may differ in number and length)
+    # a second run for the same video replaces the first (its tracks may differ in number and length); the
+    # exact name pattern leaves other videos' sequences alone (those of 'cam_2' when this is 'cam')
+    ours = re.compile(rf"{re.escape(name)}_\d{{4}}").fullmatch
     for parent in (out_dir / "JPEGImages" / "480p", out_dir / "Annotations" / "480p"):
-        for old_seq in (parent.glob(f"{name}_*") if parent.is_dir() else ()):
-            shutil.rmtree(old_seq)
+        for old_seq in (parent.iterdir() if parent.is_dir() else ()):
+            if ours(old_seq.name):
+                shutil.rmtree(old_seq)
     frames_dir = out_dir / "frames" / name
     if frames_dir.is_dir():
         shutil.rmtree(frames_dir)
@@ -223,10 +228,12 @@ def write_davis_folder(video: Path, tracks: list[Track], out_dir: Path, name: st
                 os.link(src, dst)
             except OSError:       # file systems without hard links
                 dst.write_bytes(src.read_bytes())
-            anno = tracks[k].mask(t, frame.shape[:2]).astype(np.uint8)   # grey PNG holding object id 1
-            cv2.imwrite(str(out_dir / "Annotations" / "480p" / seq_names[k] / f"{stem}.png"), anno)
+            anno = out_dir / "Annotations" / "480p" / seq_names[k] / f"{stem}.png"
+            # grey PNG holding object id 1
+            if not cv2.imwrite(str(anno), tracks[k].mask(t, frame.shape[:2]).astype(np.uint8)):
+                raise InvalidInputError(f"cannot write {anno}")
     split = out_dir / "ImageSets" / "2017" / "train.txt"
     split.parent.mkdir(parents=True, exist_ok=True)
-    old = [s for s in (split.read_text().split() if split.is_file() else []) if not s.startswith(f"{name}_")]
+    old = [s for s in (split.read_text().split() if split.is_file() else []) if not ours(s)]
     split.write_text("\n".join(old + seq_names) + "\n")
     return seq_names
