@@ -36,6 +36,7 @@ setup(
             "rts-train=rts_ros.cli.train:main",
             "rts-synth=rts_ros.cli.synth:main",
             "rts-label-static=rts_ros.cli.label_static:main",
+            "rts-average=rts_ros.cli.average:main",
             "rts_tracker=rts_ros.ros.main:main",
         ]
     },

@@ -244,10 +244,11 @@ VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 
 
 def test_relative_not_found_threshold_keeps_a_static_real_target_found():
-    """A stone on the lawn of opencv-doc's vtest.avi (real camera frames; the stone does not move): the shipped
-    model's classifier answers its own init sample with a peak below the absolute 0.3 threshold, so with the
-    reference rule every frame below 0.3 is 'not found'. With clf_not_found_relative the threshold is that
-    fraction of the init peak, and the stone is found where the same scores were rejected before."""
+    """A yellow cloth on the lawn of opencv-doc's vtest.avi (real camera frames; the cloth does not move): the
+    shipped model's classifier answers its own init sample with a peak below the absolute 0.3 threshold, so with
+    the reference rule every frame below 0.3 is 'not found'. (The stone this test used before scores 0.47 since
+    the model trained on the video's pedestrians.) With clf_not_found_relative the threshold is that
+    fraction of the init peak, and the cloth is found where the same scores were rejected before."""
     import os
 
     import cv2
@@ -256,7 +257,7 @@ def test_relative_not_found_threshold_keeps_a_static_real_target_found():
         pytest.skip(f"{VTEST} not installed (Debian package opencv-doc)")
     cap = cv2.VideoCapture(VTEST)
     frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(12)]
-    box = (162, 250, 32, 26)
+    box = (70, 497, 90, 30)
     runs = {}
     for rel in (0.0, 0.8):
         t = Tracker.from_weights(None, device="cpu", overrides={"clf_not_found_relative": rel})
@@ -275,7 +276,7 @@ def test_relative_not_found_threshold_keeps_a_static_real_target_found():
             assert peak < 0.3, "the shipped model now fires on this real target: pick a harder one"
             assert thr == pytest.approx(rel * peak)
             iou = _iou(t.track(frames[-1]).box, box)
-            assert iou > 0.3, f"the static stone was lost (IoU {iou:.2f})"
+            assert iou > 0.3, f"the static cloth was lost (IoU {iou:.2f})"
     found = {rel: sum(f != "not_found" for f in flags) for rel, flags in runs.items()}
     assert found[0.8] >= 8 and found[0.0] <= 3, found
     with pytest.raises(ConfigError, match="clf_not_found_relative"):

@@ -15,16 +15,26 @@ def meta():
     return json.loads((DEFAULT / "rts.json").read_text())
 
 
+def _last_stages(meta) -> list[dict]:
+    """The training records of the last stage: one, or each folder a weight average (rts-average) was made of."""
+    t = meta["training"]
+    if "averaged_from" in t:
+        assert t["command"].startswith("rts-average ") and len(t["averaged_from"]) >= 2
+        return [a["training"] for a in t["averaged_from"]]
+    return [t]
+
+
 def test_default_model_records_how_it_was_trained(meta):
     """Every training stage is recorded (command, seed, commit, step), back to the CPU stage from scratch."""
-    stage, commands = meta["training"], []
-    while stage is not None:
-        assert stage["command"].startswith("rts-train --config config/train_small")
-        assert isinstance(stage["seed"], int) and len(stage["git_commit"]) == 40 and stage["step"] > 0
-        commands.append(stage["command"])
-        stage = stage.get("previous_stage")
-    assert commands[-1].startswith("rts-train --config config/train_small.yaml")   # stage 1: from scratch
-    assert len(commands) == 3
+    for stage in _last_stages(meta):
+        commands = []
+        while stage is not None:
+            assert stage["command"].startswith("rts-train --config config/train_small")
+            assert isinstance(stage["seed"], int) and len(stage["git_commit"]) == 40 and stage["step"] > 0
+            commands.append(stage["command"])
+            stage = stage.get("previous_stage")
+        assert commands[-1].startswith("rts-train --config config/train_small.yaml")   # stage 1: from scratch
+        assert len(commands) == 4
     assert meta["constructor"]["kwds"]["backbone_type"] == "resnet"
 
 
@@ -33,9 +43,10 @@ def test_default_model_network_is_the_one_its_training_config_builds(meta):
     from rts_ros.model import build_rts, config_to_kwds
     from rts_ros.train.config import TrainConfig
 
-    config = meta["training"]["command"].split("--config ")[1].split()[0]
-    built = config_to_kwds(build_rts(dict(TrainConfig.from_yaml(REPO_ROOT / config).model)).config)
-    assert built == meta["constructor"]["kwds"]
+    for stage in _last_stages(meta):
+        config = stage["command"].split("--config ")[1].split()[0]
+        built = config_to_kwds(build_rts(dict(TrainConfig.from_yaml(REPO_ROOT / config).model)).config)
+        assert built == meta["constructor"]["kwds"]
     assert built["clf_norm_per_location"] is True
 
 

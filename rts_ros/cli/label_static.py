@@ -2,7 +2,7 @@
 
 Every object that moves in front of a fixed camera becomes one sequence with a mask per frame (cast shadows
 count as background). The masks are pseudo-labels; see rts_ros.data.static_camera for what they miss.
-Train on the result with a `kind: davis` dataset whose root is OUT_DIR (config/train_small_real.yaml).
+Train on the result with a `kind: davis` dataset whose root is OUT_DIR (config/train_small_gpu_real.yaml).
 """
 from __future__ import annotations
 

@@ -56,11 +56,13 @@ def _json_safe(v: Any) -> Any:
 
 def save_network(out_dir: str | Path, network: str, state_dict: dict, kwds: dict, *, fun_module: str,
                  fun_name: str, source: str | None = None, source_sha256: str | None = None,
-                 training: dict | None = None, tracker: dict | None = None) -> tuple[Path, Path]:
+                 training: dict | None = None, tracker: dict | None = None,
+                 extra: dict | None = None) -> tuple[Path, Path]:
     """Write ``<network>.safetensors`` and ``<network>.json`` into ``out_dir`` (created; files replaced atomically).
 
     ``tracker``: the model's recommended TrackerConfig fields (e.g. a small model's crop size), used by
-    ``Tracker.from_weights`` under the caller's overrides."""
+    ``Tracker.from_weights`` under the caller's overrides. ``extra``: further JSON keys kept as they are
+    (e.g. ``calibration``, how the tracker settings were chosen)."""
     from safetensors.torch import save_file
 
     if network not in ("rts", "sta"):
@@ -74,6 +76,8 @@ def save_network(out_dir: str | Path, network: str, state_dict: dict, kwds: dict
         meta["training"] = _json_safe(training)
     if tracker is not None:
         meta["tracker"] = _json_safe(tracker)
+    for key, value in (extra or {}).items():
+        meta.setdefault(key, _json_safe(value))
     try:
         text = json.dumps(meta, indent=1, allow_nan=False) + "\n"
     except (TypeError, ValueError) as err:
