@@ -48,7 +48,7 @@ def test_average_is_the_elementwise_mean_and_tracks(tmp_path):
     meta, first = (json.loads((p / "rts.json").read_text()) for p in (tmp_path / "soup", a))
     assert meta["tracker"] == first["tracker"] and meta["calibration"] == first["calibration"]
     assert meta["constructor"] == first["constructor"]
-    assert [m["folder"] for m in meta["training"]["averaged_from"]] == [a.name, "b"]
+    assert [m["folder"] for m in meta["training"]["averaged_from"]] == [str(a), str(b)]
     assert meta["training"]["averaged_from"][0]["training"] == first["training"]
     assert meta["training"]["command"].startswith("rts-average ")
 

@@ -45,7 +45,7 @@ def average_weight_folders(inputs: list[str | Path], out_dir: str | Path, comman
     extra = {k: v for k, v in metas[0].items() if k not in ("format", "network", "constructor", "source",
                                                                 "source_sha256", "training", "tracker")}
     training = {"command": command or "rts-average " + " ".join(map(str, folders)),
-                "averaged_from": [{"folder": f.name, "training": m.get("training")} for f, m in zip(folders, metas)]}
+                "averaged_from": [{"folder": str(f), "training": m.get("training")} for f, m in zip(folders, metas)]}
     st, _ = save_network(out_dir, "rts", mean, first["kwds"], fun_module=first["fun_module"],
                          fun_name=first["fun_name"], source="rts.safetensors (rts-average)", training=training,
                          tracker=metas[0].get("tracker"), extra=extra)
