@@ -85,6 +85,21 @@ def test_wrong_tensors_for_kwargs(folder):
         load_network(path, "rts")
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_with_the_tensor_named(folder, bad):
+    """A diverged run's NaN/Inf weights would load and give NaN scores on every frame: refuse them at load."""
+    path, rts, _ = folder
+    state = {k: v.clone() for k, v in rts.state_dict().items()}
+    key = next(k for k in state if k.endswith("running_var"))
+    state[key].view(-1)[3] = bad
+    save_network(path, "rts", state, config_to_kwds(rts.config), fun_module="rts_ros.model", fun_name="build_rts")
+    with pytest.raises(CheckpointError, match=f"1 tensors hold NaN or Inf values \\(first: {key}\\)"):
+        load_weights_folder(path)
+    state[key].view(-1)[3] = 1.0          # mended: loads again
+    save_network(path, "rts", state, config_to_kwds(rts.config), fun_module="rts_ros.model", fun_name="build_rts")
+    assert load_weights_folder(path).rts is not None
+
+
 def test_default_weights_dir_follows_env(folder, monkeypatch):
     monkeypatch.setenv("RTS_WEIGHTS", str(folder[0]))
     assert default_weights_dir() == folder[0]

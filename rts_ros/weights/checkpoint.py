@@ -209,6 +209,11 @@ def load_state_strict(net: nn.Module, state: dict, what: str) -> None:
         raise CheckpointError(f"{what}: {len(bad)} tensors have the wrong shape (first: {k} is "
                               f"{list(state[k].shape)}, expected {list(own[k].shape)}); the constructor kwargs "
                               f"do not describe these weights")
+    # NaN/Inf weights load silently and only show later as NaN scores on every frame
+    nonfinite = [k for k in own if state[k].is_floating_point() and not bool(torch.isfinite(state[k]).all())]
+    if nonfinite:
+        raise CheckpointError(f"{what}: {len(nonfinite)} tensors hold NaN or Inf values (first: {nonfinite[0]}); "
+                              f"the file is corrupt or comes from a diverged training run")
     net.load_state_dict(state, strict=True)
 
 
