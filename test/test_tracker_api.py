@@ -313,3 +313,25 @@ def test_trust_seg_when_no_clf_follows_the_mask_while_the_classifier_is_lost():
     assert set(runs[False][0][1:]) <= {"clf_lost:rescale_search_area", "clf_lost_and_no_seg:rescale_search_area"}
     assert not any(runs[False][1])
     assert "clf_lost:state_from_segmentation" in runs[True][0][1:] and any(runs[True][1])
+
+
+def test_a_non_finite_classifier_score_reports_lost_not_found(tiny_net, caplog):
+    """NaN compares false with every threshold, so a NaN score would pass as 'found'. A classifier feature layer
+    scaled to overflow (finite weights, inf features, NaN after the norm) must give LOST, a finite confidence and
+    an error in the log, and the tracker keeps answering."""
+    import copy
+
+    broken = copy.deepcopy(tiny_net)
+    with torch.no_grad():
+        broken.classifier.feature_extractor[0].weight.mul_(1e38)
+    t = Tracker(broken, None, device="cpu", config=TrackerConfig(image_sample_size=(128, 224)))
+    t.initialize(frame(), box=(40, 30, 40, 30))
+    with caplog.at_level(logging.ERROR, logger="rts_ros.tracker"):
+        results = [t.track(frame(seed=i)) for i in (1, 2)]
+    assert not np.isfinite(t.last_info.clf_max_score)      # the premise: the scores really are non-finite
+    assert all(r.state is TrackState.LOST and r.confidence == 0.0 for r in results)
+    assert "non-finite classifier score" in caplog.text
+    healthy = Tracker(tiny_net, None, device="cpu", config=TrackerConfig(image_sample_size=(128, 224)))
+    healthy.initialize(frame(), box=(40, 30, 40, 30))
+    r = healthy.track(frame(seed=1))
+    assert np.isfinite(r.confidence) and np.isfinite(healthy.last_info.clf_max_score)
