@@ -315,10 +315,11 @@ def test_trust_seg_when_no_clf_follows_the_mask_while_the_classifier_is_lost():
     assert "clf_lost:state_from_segmentation" in runs[True][0][1:] and any(runs[True][1])
 
 
-def test_a_non_finite_classifier_score_reports_lost_not_found(tiny_net, caplog):
-    """NaN compares false with every threshold, so a NaN score would pass as 'found'. A classifier feature layer
-    scaled to overflow (finite weights, inf features, NaN after the norm) must give LOST, a finite confidence and
-    an error in the log, and the tracker keeps answering."""
+def test_a_non_finite_classifier_score_is_not_found_and_never_learnt(tiny_net, caplog):
+    """NaN compares false with every threshold, so a NaN score used to pass as 'found': the classifier memory
+    learnt it and its position moved by it. A classifier feature layer scaled to overflow (finite weights, inf
+    features, NaN after the norm) must give 'not_found', LOST, a finite confidence, an error in the log, and a
+    position and memory that stay finite; the tracker keeps answering."""
     import copy
 
     broken = copy.deepcopy(tiny_net)
@@ -327,9 +328,12 @@ def test_a_non_finite_classifier_score_reports_lost_not_found(tiny_net, caplog):
     t = Tracker(broken, None, device="cpu", config=TrackerConfig(image_sample_size=(128, 224)))
     t.initialize(frame(), box=(40, 30, 40, 30))
     with caplog.at_level(logging.ERROR, logger="rts_ros.tracker"):
-        results = [t.track(frame(seed=i)) for i in (1, 2)]
+        results = [t.track(frame(seed=i)) for i in (1, 2, 3)]
     assert not np.isfinite(t.last_info.clf_max_score)      # the premise: the scores really are non-finite
+    assert t.last_info.clf_flag == "not_found"
     assert all(r.state is TrackState.LOST and r.confidence == 0.0 for r in results)
+    assert all(np.isfinite(r.box).all() for r in results)
+    assert np.isfinite(t._core.clf_pos).all() and np.isfinite(t._core.clf_target_sz).all()
     assert "non-finite classifier score" in caplog.text
     healthy = Tracker(tiny_net, None, device="cpu", config=TrackerConfig(image_sample_size=(128, 224)))
     healthy.initialize(frame(), box=(40, 30, 40, 30))

@@ -115,6 +115,16 @@ def test_localise_flags_and_translation():
     assert localise(s, 0.5, (60.0, 40.0), OSZ, (15, 26), p2).flag in ("hard_negative", "uncertain")
 
 
+
+@pytest.mark.parametrize("advanced", [True, False])
+def test_localise_calls_a_non_finite_peak_not_found_without_moving(advanced):
+    """NaN compares false with every threshold; a NaN map must not pass as found or move the target."""
+    s = np.zeros((16, 27), np.float32)
+    s[9, 15] = np.nan
+    loc = localise(s, 0.5, (60.0, 40.0), OSZ, (15, 26), LocaliseParams(advanced=advanced))
+    assert loc.flag == "not_found" and np.array_equal(loc.translation, [0.0, 0.0])
+
+
 def test_blur_kernel_and_zero_padding():
     k = gauss_kernel_1d(3.0)
     assert k.numel() == 13 and float(k.sum()) == pytest.approx(1.0)

@@ -88,8 +88,7 @@ def test_average_refuses_folders_whose_constructors_differ(tmp_path):
     other = _copy_with(tmp_path, "other", lambda k, v: v)
     meta = json.loads((other / "rts.json").read_text())
     kwds = meta["constructor"]["kwds"]
-    flag = next(k for k, v in kwds.items() if isinstance(v, bool) and k == "clf_norm_per_location")
-    kwds[flag] = not kwds[flag]
+    kwds["clf_norm_per_location"] = not kwds["clf_norm_per_location"]
     (other / "rts.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="clf_norm_per_location"):
         average_weight_folders([DEFAULT, other], tmp_path / "x")

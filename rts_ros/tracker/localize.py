@@ -50,6 +50,9 @@ def localise(
     center = (sz - 1) / 2
     m1, d1 = _argmax2d(scores)
     t1 = (np.array(d1, np.float32) - center) * stride * np.float32(sample_scale)
+    if not np.isfinite(m1):
+        # a broken network: NaN compares false with every threshold and would pass as found (and be learnt)
+        return Localisation(np.zeros(2, np.float32), "not_found", m1, d1)
     if not p.advanced:
         return Localisation(t1.astype(np.float32), "normal", m1, d1)
     if m1 < p.not_found_threshold:

@@ -151,11 +151,10 @@ class Tracker:
         self._state = (TrackState.LOST if seg_fail and clf_fail else
                        TrackState.UNCERTAIN if seg_fail or clf_fail else TrackState.TRACKING)
         confidence = float(info.clf_max_score)
-        if not np.isfinite(confidence):
-            # NaN compares false with every threshold, so it would pass as "found"; such a network is broken
-            log.error("frame %d: the network produced a non-finite classifier score (%s); reporting LOST. The "
-                      "weights are likely damaged or from a diverged run", self._frame_index, confidence)
-            self._state, confidence = TrackState.LOST, 0.0
+        if not np.isfinite(confidence):   # localise() already called it not found; keep NaN off the topics
+            log.error("frame %d: the network produced a non-finite classifier score (%s); the weights are likely "
+                      "damaged or from a diverged run", self._frame_index, confidence)
+            confidence = 0.0
         self._last_info = info
         return TrackResult(mask_out, info.output_box, confidence, self._state, self._frame_index,
                            int(np.count_nonzero(mask_out)), dict(self.timer.times))
