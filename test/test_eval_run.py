@@ -149,8 +149,53 @@ def test_report_marks_missing_mask_metrics(synth_dir, tmp_path):
     paths = write_reports(tmp_path, results, summarize(results), "t")
     table = paths["markdown"].read_text()
     static_row = next(line for line in table.splitlines() if line.startswith("| static"))
-    # J, F, J&F, init J: a box-only tracker has no masks; and one sequence gives no AUC interval
-    assert static_row.count(" - |") == 5
+    # J, F, J&F, init J: a box-only tracker has no masks; one sequence gives no AUC interval; and it reports
+    # no status (uncertain, lost)
+    assert static_row.count(" - |") == 7
+
+
+def test_self_reported_status_is_counted_per_frame_pooled_and_written(synth_dir, tmp_path):
+    """Each frame's self-reported status is counted (frames after the start only); merged runs add up; the
+    summary pools frames over sequences; the CSVs carry the shares."""
+    seqs = find_sequences(synth_dir)
+
+    class Scripted(Static):
+        name = "scripted"
+
+        def start(self, image, box, mask=None):
+            super().start(image, box, mask)
+            self.i = 0
+
+        def step(self, image):
+            self.i += 1
+            status = "lost" if self.i % 5 == 0 else "uncertain" if self.i % 3 == 0 else "tracking"
+            return Prediction(self.box, status=status)
+
+    a = run_sequence(Scripted(), seqs[0])                     # frames 1..29 after the start
+    assert a.status_counts == {"tracking": 16, "uncertain": 8, "lost": 5}
+    assert a.status_share("lost") == pytest.approx(5 / 29)
+    b = run_sequence(Scripted(), seqs[1], max_frames=11)       # frames 1..10
+    assert b.status_counts == {"tracking": 5, "uncertain": 3, "lost": 2}
+    assert merge_runs([a, a]).status_counts == {"tracking": 32, "uncertain": 16, "lost": 10}
+    (summary,) = summarize([a, b])
+    assert summary.lost == pytest.approx(7 / 39) and summary.uncertain == pytest.approx(11 / 39)
+    paths = write_reports(tmp_path, [a, b], [summary], "t")
+    rows = list(csv.DictReader(paths["per_sequence"].open()))
+    assert [r["lost"] for r in rows] == [f"{5 / 29:.2f}", "0.20"] and rows[1]["uncertain"] == "0.30"
+    (row,) = csv.DictReader(paths["csv"].open())
+    assert row["lost"] == f"{7 / 39:.2f}" and row["uncertain"] == f"{11 / 39:.2f}"
+
+
+@pytest.mark.parametrize("kind", ["csrt", "kcf"])
+def test_opencv_baselines_report_lost_where_the_target_is_gone(tmp_path, kind):
+    """From frame 15 on the clip is a flat grey image: nothing to track, and OpenCV's update() says so on each
+    of those 15 frames. Before that the easy target is found on all 14 frames."""
+    seq = generate_sequence(1000, 120, 160, 30, config=EASY)
+    for i in range(15, 30):
+        seq.frames[i] = np.full_like(seq.frames[i], 128)
+    write_sequence_folder(seq, tmp_path / "vanishing", "png")
+    res = run_sequence(OpenCVTracker(kind), find_sequences(tmp_path / "vanishing")[0])
+    assert res.status_counts == {"tracking": 14, "lost": 15}
 
 
 def _small_rts_tracker():
@@ -174,6 +219,7 @@ def test_rts_adapter_runs_the_library_tracker_and_scores_masks(synth_dir):
     res = run_sequence(RTSTracker(tracker=_small_rts_tracker(), init_with_mask=True), seq, max_frames=6)
     assert res.tracked_frames == 6 and len(res.ious) == 5
     assert len(res.j) == 5 and all(0.0 <= v <= 1.0 for v in res.j + res.f)
+    assert sum(res.status_counts.values()) == 5 and set(res.status_counts) <= {"tracking", "uncertain", "lost"}
     assert np.isnan(res.init_j), "a start from the annotated mask says nothing about the box-to-mask step"
 
 

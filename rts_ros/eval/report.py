@@ -2,7 +2,8 @@
 
 Dataset-level curves are the mean of the per-sequence curves (OTB), with a bootstrap interval of the AUC over
 sequences; J and F are per-sequence means averaged over sequences (DAVIS); FPS is all tracked frames over all
-tracking time.
+tracking time. "uncertain" and "lost" are what the trackers report of themselves, pooled over frames: rts's
+state (one branch / both branches fail), OpenCV's update() returning failure (lost).
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ class Summary:
     f: float
     fps: float
     init_j: float            # mean IoU of the tracker's box-to-mask start masks (NaN: none made / no masks)
+    uncertain: float         # share of all frames after the starts reported uncertain / lost by the tracker
+    lost: float              # itself (NaN: the tracker reports no status)
     success: np.ndarray      # mean success curve over SUCCESS_THRESHOLDS
     precision: np.ndarray    # mean precision curve over PRECISION_THRESHOLDS
 
@@ -61,8 +64,13 @@ def summarize(results: list[SequenceResult]) -> list[Summary]:
                            float(norm.mean()),
                            _nanmean([r.mean_j for r in rs]), _nanmean([r.mean_f for r in rs]),
                            frames / secs if secs > 0 else float("nan"), _nanmean([r.init_j for r in rs]),
-                           succ, prec))
+                           *_pooled_shares(rs, ("uncertain", "lost")), succ, prec))
     return out
+
+
+def _pooled_shares(rs: list[SequenceResult], statuses: tuple[str, ...]) -> list[float]:
+    total = sum(sum(r.status_counts.values()) for r in rs)
+    return [sum(r.status_counts.get(k, 0) for r in rs) / total if total else float("nan") for k in statuses]
 
 
 def _fmt(v: float, digits: int = 3) -> str:
@@ -74,12 +82,14 @@ def _interval(iv: tuple[float, float]) -> str:
 
 
 TABLE_HEADER = ("tracker", "sequences", "frames", "success AUC", "AUC 95% interval", "precision@20px",
-                "norm. precision", "J (mask IoU)", "F (boundary)", "J&F", "init J (box to mask)", "FPS")
+                "norm. precision", "J (mask IoU)", "F (boundary)", "J&F", "init J (box to mask)", "uncertain",
+                "lost", "FPS")
 
 
 def table_rows(summaries: list[Summary]) -> list[list[str]]:
     return [[s.tracker, str(s.sequences), str(s.frames), _fmt(s.auc), _interval(s.auc_interval), _fmt(s.precision20),
-             _fmt(s.norm_precision), _fmt(s.j), _fmt(s.f), _fmt(s.jf), _fmt(s.init_j), _fmt(s.fps, 1)]
+             _fmt(s.norm_precision), _fmt(s.j), _fmt(s.f), _fmt(s.jf), _fmt(s.init_j), _fmt(s.uncertain, 2),
+             _fmt(s.lost, 2), _fmt(s.fps, 1)]
             for s in summaries]
 
 
@@ -104,10 +114,11 @@ def write_reports(out_dir: Path, results: list[SequenceResult], summaries: list[
     with paths["per_sequence"].open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(("tracker", "sequence", "frames", "success AUC", "precision@20px", "norm. precision",
-                    "J", "F", "init J", "FPS"))
+                    "J", "F", "init J", "uncertain", "lost", "FPS"))
         for r in results:
             w.writerow((r.tracker, r.sequence, r.tracked_frames, _fmt(r.auc), _fmt(r.precision20),
-                        _fmt(r.norm_precision), _fmt(r.mean_j), _fmt(r.mean_f), _fmt(r.init_j), _fmt(r.fps, 1)))
+                        _fmt(r.norm_precision), _fmt(r.mean_j), _fmt(r.mean_f), _fmt(r.init_j),
+                        _fmt(r.status_share("uncertain"), 2), _fmt(r.status_share("lost"), 2), _fmt(r.fps, 1)))
     for r in results:
         pred_dir = out_dir / "predictions" / r.tracker
         pred_dir.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,12 @@ class SequenceResult:
     seconds: float = 0.0                   # time inside the tracker calls only
     tracked_frames: int = 0                # frames given to the tracker (start frame included)
     init_j: float = float("nan")           # IoU of the tracker's own start mask (from the box) with the annotation
+    status_counts: dict[str, int] = field(default_factory=dict)  # frames after the start per reported status
+
+    def status_share(self, status: str) -> float:
+        """Share of the frames after the start in which the tracker reported ``status`` (NaN: it reports none)."""
+        total = sum(self.status_counts.values())
+        return self.status_counts.get(status, 0) / total if total else float("nan")
 
     @property
     def auc(self) -> float:
@@ -76,6 +82,7 @@ def run_sequence(tracker, seq: EvalSequence, max_frames: int | None = None, on_f
     pred = np.full((n, 4), np.nan)
     pred[start] = seq.boxes[start]
     seconds, j, f, init_j = 0.0, [], [], float("nan")
+    status_counts: dict[str, int] = {}
     for i in range(start, n):
         image = seq.image(i)
         if i == start:
@@ -92,6 +99,8 @@ def run_sequence(tracker, seq: EvalSequence, max_frames: int | None = None, on_f
             seconds += time.perf_counter() - t0
             if p.box is not None:
                 pred[i] = p.box
+            if p.status is not None:
+                status_counts[p.status] = status_counts.get(p.status, 0) + 1
             if p.mask is not None and i < len(seq) - 1:
                 gt_mask = seq.mask(i)
                 if gt_mask is not None:
@@ -109,7 +118,7 @@ def run_sequence(tracker, seq: EvalSequence, max_frames: int | None = None, on_f
         tracker=getattr(tracker, "name", type(tracker).__name__), sequence=seq.name, pred_boxes=pred,
         ious=metrics.box_iou(pred[ev], gt), center_errors=metrics.center_error(pred[ev], gt),
         norm_center_errors=metrics.normalized_center_error(pred[ev], gt), j=j, f=f, seconds=seconds,
-        tracked_frames=n - start, init_j=init_j,
+        tracked_frames=n - start, init_j=init_j, status_counts=status_counts,
     )
 
 
@@ -124,4 +133,6 @@ def merge_runs(runs: list[SequenceResult]) -> SequenceResult:
         norm_center_errors=np.concatenate([r.norm_center_errors for r in runs]),
         j=[v for r in runs for v in r.j], f=[v for r in runs for v in r.f], seconds=sum(r.seconds for r in runs),
         tracked_frames=sum(r.tracked_frames for r in runs), init_j=float(np.mean(init)) if init else float("nan"),
+        status_counts={k: sum(r.status_counts.get(k, 0) for r in runs)
+                       for k in dict.fromkeys(k for r in runs for k in r.status_counts)},
     )

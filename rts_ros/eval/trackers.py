@@ -12,14 +12,19 @@ from pathlib import Path
 import numpy as np
 
 from rts_ros.errors import ConfigError, InvalidInputError
+from rts_ros.tracker.types import TrackState
 
 KNOWN_TRACKERS = ("rts", "csrt", "kcf")
+
+
+STATUSES = ("tracking", "uncertain", "lost")
 
 
 @dataclass(frozen=True)
 class Prediction:
     box: np.ndarray | None          # x, y, w, h; None = the tracker gave no box
     mask: np.ndarray | None = None  # bool HxW for segmentation trackers
+    status: str | None = None       # what the tracker says of itself (STATUSES); None = it says nothing
 
 
 class OpenCVTracker:
@@ -52,9 +57,15 @@ class OpenCVTracker:
         import cv2
 
         ok, rect = self._tracker.update(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        if ok and rect[2] > 0 and rect[3] > 0:
+        found = bool(ok) and rect[2] > 0 and rect[3] > 0
+        if found:
             self._last = np.asarray(rect, np.float64)
-        return Prediction(None if self._last is None else self._last.copy())
+        return Prediction(None if self._last is None else self._last.copy(),
+                          status="tracking" if found else "lost")
+
+
+# TRACKING: both branches find the target; UNCERTAIN: one fails; LOST: both fail
+_RTS_STATUS = {TrackState.TRACKING: "tracking", TrackState.UNCERTAIN: "uncertain", TrackState.LOST: "lost"}
 
 
 class RTSTracker:
@@ -79,7 +90,7 @@ class RTSTracker:
         res = self._tracker.track(image)
         box = np.asarray(res.box, np.float64)
         ok = box.shape == (4,) and np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0
-        return Prediction(box if ok else None, res.mask > 0)
+        return Prediction(box if ok else None, res.mask > 0, _RTS_STATUS.get(res.state))
 
 
 def make_tracker(name: str, weights: Path | None = None, device: str = "auto", init_with_mask: bool = False):
