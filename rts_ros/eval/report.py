@@ -32,8 +32,8 @@ class Summary:
     f: float
     fps: float
     init_j: float            # mean IoU of the tracker's box-to-mask start masks (NaN: none made / no masks)
-    uncertain: float         # share of all frames after the starts reported uncertain / lost by the tracker
-    lost: float              # itself (NaN: the tracker reports no status)
+    uncertain: float         # share of the frames after the starts that the tracker reported as uncertain,
+    lost: float              # and as lost (both NaN: the tracker reports no status)
     success: np.ndarray      # mean success curve over SUCCESS_THRESHOLDS
     precision: np.ndarray    # mean precision curve over PRECISION_THRESHOLDS
 
