@@ -201,3 +201,25 @@ def test_clf_norm_per_location_gives_every_position_the_same_norm():
     assert config_to_kwds(ref.config)["clf_norm_per_location"] is False
     with pytest.raises(ConfigError, match="clf_norm_per_location"):
         build_rts(dict(COLOUR_SMALL, clf_norm_per_location="yes"))
+
+
+def test_clf_map_stride_16_samples_the_same_features_twice_as_densely():
+    """clf_map_stride 16 runs the classifier's stride-2 conv at stride 1: the same weights (a stride-32 state dict
+    loads strictly), and its stride-32 features are exactly every second row and column of the denser map."""
+    torch.manual_seed(0)
+    dense = build_rts(dict(SMALL_KW, clf_map_stride=16, clf_feat_stride=16)).eval()
+    coarse = build_rts(dict(SMALL_KW)).eval()
+    coarse.load_state_dict(dense.state_dict(), strict=True)
+    x = torch.rand(1, 3, 128, 192) * 255
+    with torch.no_grad():
+        layer3 = dense.extract_backbone(dense.preprocess(x))["layer3"]
+        conv = dense.classifier.feature_extractor[0]
+        fd, fc = conv(layer3), coarse.classifier.feature_extractor[0](layer3)
+        assert dense.classification_features(layer3).shape[-2:] == (8, 12)
+        assert coarse.classification_features(layer3).shape[-2:] == (4, 6)
+    torch.testing.assert_close(fd[..., ::2, ::2], fc, rtol=1e-5, atol=1e-5)
+    assert config_to_kwds(dense.config)["clf_map_stride"] == 16
+    assert config_to_kwds(coarse.config)["clf_map_stride"] == 32       # the reference's
+    for bad in (24, "16", 8):
+        with pytest.raises(ConfigError, match="clf_map_stride"):
+            build_rts(dict(SMALL_KW, clf_map_stride=bad))

@@ -339,3 +339,31 @@ def test_a_non_finite_classifier_score_is_not_found_and_never_learnt(tiny_net, c
     healthy.initialize(frame(), box=(40, 30, 40, 30))
     r = healthy.track(frame(seed=1))
     assert np.isfinite(r.confidence) and np.isfinite(healthy.last_info.clf_max_score)
+
+
+def test_tracker_follows_the_network_classifier_stride(tmp_path):
+    """A model built with clf_map_stride 16 (the shipped weights load into it unchanged) gets a score map of
+    crop/16 + 1 cells per axis and the labels, filter and localisation sized to it; the stride-32 model
+    keeps crop/32 + 1. Both follow a synthetic object."""
+    import json
+    import shutil
+
+    from rts_ros.data.synthetic import generate_sequence
+    from rts_ros.testing import REPO_ROOT
+
+    src = REPO_ROOT / "weights" / "default"
+    shutil.copytree(src, tmp_path / "s16")
+    meta = json.loads((src / "rts.json").read_text())
+    meta["constructor"]["kwds"].update(clf_map_stride=16, clf_feat_stride=16)
+    (tmp_path / "s16" / "rts.json").write_text(json.dumps(meta))
+    seq = generate_sequence(21, 240, 320, 8, difficulty=0.2)
+    for folder, cells in ((src, (192 // 32 + 1, 320 // 32 + 1)), (tmp_path / "s16", (192 // 16 + 1, 320 // 16 + 1))):
+        t = Tracker.from_weights(folder, device="cpu")
+        assert t.config.image_sample_size == (192, 320)
+        t.initialize(seq.frames[0], box=tuple(seq.boxes[0]))
+        ious = []
+        for frame, box in zip(seq.frames[1:], seq.boxes[1:]):
+            r = t.track(frame)
+            assert t.last_info.clf_scores.shape[-2:] == cells
+            ious.append(_iou(r.box, box))
+        assert np.mean(ious) > 0.5, (folder, ious)

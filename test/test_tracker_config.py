@@ -9,7 +9,7 @@ from rts_ros.tracker.config import TrackerConfig
 
 def test_rts50_defaults_of_spec_section_4():
     c = TrackerConfig().validate()
-    assert c.image_sample_size == (480, 832) and c.feature_size == (30, 52) and c.clf_feature_size == (15, 26)
+    assert c.image_sample_size == (480, 832) and c.feature_size == (30, 52) and c.clf_feature_size() == (15, 26)
     assert (c.search_area_scale, c.border_mode, c.max_scale_change) == (6.0, "inside_major", (0.8, 1.2))
     assert (c.sample_memory_size, c.learning_rate, c.init_samples_minimum_weight) == (32, 0.1, 0.25)
     assert (c.net_opt_iter, c.net_opt_update_iter, c.train_skipping) == (20, 3, 20)
@@ -23,7 +23,7 @@ def test_yaml_round_trip(tmp_path):
     import yaml
 
     c = TrackerConfig.from_dict({"image_sample_size": [256, 448], "max_scale_change": None, "box_init": "grabcut"})
-    assert c.feature_size == (16, 28) and c.clf_feature_size == (8, 14)
+    assert c.feature_size == (16, 28) and c.clf_feature_size() == (8, 14) and c.clf_feature_size(16) == (16, 28)
     p = tmp_path / "t.yaml"
     p.write_text(yaml.safe_dump({"tracker": c.to_dict()}))
     assert TrackerConfig.from_yaml(p) == c

@@ -149,6 +149,25 @@ def test_continuing_own_weights_can_train_everything_and_batchnorm(tmp_path):
     assert meta["training"]["batchnorm_eval"] is False and meta["training"]["frozen_layers"] == []
 
 
+def test_stride_16_classifier_continues_stride_32_weights(tmp_path):
+    """model: {clf_map_stride: 16} continues weights trained at stride 32 (same tensors): the training labels
+    follow the network's stride (crop/16 + 1 cells), the classifier learns, and the exported network says 16."""
+    base = _run(tmp_path / "base", False, max_steps=1)
+    base.export(tmp_path / "w")
+    model = dict(TINY_MODEL, clf_map_stride=16, clf_feat_stride=16)
+    cfg = TrainConfig.from_dict(tiny_config(model=model, init_weights=str(tmp_path / "w"), freeze_layers=[],
+                                            batchnorm_eval=False, max_steps=1))
+    t = Trainer(cfg, tmp_path / "s16")
+    assert cfg.processing(16).feature_stride_clf == 16
+    labels = t.samples[0]["train_labels"]
+    assert labels.shape[-2:] == (64 // 16 + 1, 96 // 16 + 1)
+    before = t.net.classifier.feature_extractor[0].weight.detach().clone()
+    t.train(progress=False)
+    assert not torch.equal(before, t.net.classifier.feature_extractor[0].weight.detach().cpu())
+    meta = json.loads((complete_checkpoints(tmp_path / "s16")[-1] / "rts.json").read_text())
+    assert meta["constructor"]["kwds"]["clf_map_stride"] == 16
+
+
 def test_sta_training_step_runs_and_learns(tmp_path):
     cfg = tiny_config(network="sta", model={k: v for k, v in TINY_MODEL.items() if k != "clf_feat_stride"}
                       | {"label_encoder_dims": [4, 8, 8, 8]})

@@ -77,15 +77,17 @@ class Classifier(nn.Module):
     """Module ``classifier`` of RTS: filter_initializer, filter_optimizer, feature_extractor (key order)."""
 
     def __init__(self, in_dim: int, feat_dim: int, filter_size: int, norm_scale: float, feature_stride: int,
-                 reg: float, hinge_threshold: float, leak: float, norm_per_location: bool = False):
+                 reg: float, hinge_threshold: float, leak: float, norm_per_location: bool = False,
+                 extractor_stride: int = 2):
         super().__init__()
         self.filter_initializer = FilterInitializer(feat_dim, filter_size, feature_stride)
         self.filter_optimizer = HingeOptimizer(reg, hinge_threshold, leak)
         norm = LocationL2Norm(norm_scale) if norm_per_location else InstanceL2Norm(norm_scale)
-        self.feature_extractor = nn.Sequential(nn.Conv2d(in_dim, feat_dim, 3, 2, 1, bias=False), norm)
+        self.feature_extractor = nn.Sequential(nn.Conv2d(in_dim, feat_dim, 3, extractor_stride, 1, bias=False),
+                                               norm)
 
     def extract_features(self, layer3: torch.Tensor) -> torch.Tensor:
-        """(N, C_layer3, H, W) -> (N, feat_dim, H/2, W/2), L2-normalised (stride 32)."""
+        """(N, C_layer3, H, W) -> (N, feat_dim, H/s, W/s), L2-normalised (s = extractor_stride; 2: stride 32)."""
         return self.feature_extractor(layer3)
 
     def init_filter(self, feat: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:

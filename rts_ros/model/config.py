@@ -118,6 +118,10 @@ class RTSConfig(_Common):
     # (blocks.LocationL2Norm). Small from-scratch backbones answer the zero-padded left border far more strongly
     # than the image (x30 in the first shipped model), and the per-map norm then leaves the image near zero.
     clf_norm_per_location: bool = False
+    # Not in the reference (32 there): the stride of the classifier's features and score map. 32 = a stride-2 conv
+    # on layer3; 16 = the same conv at stride 1 (same weights). The small model's half-size crop leaves a target
+    # one or two cells wide at 32; 16 gives it the reference's cells per target. Use clf_feat_stride 16 with it.
+    clf_map_stride: int = 32
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,8 @@ def rts_config(kwds: dict[str, Any]) -> RTSConfig:
         out["clf_feat_stride"] = _int("clf_feat_stride", kw.pop("clf_feat_stride"))
     if "clf_norm_per_location" in kw:
         out["clf_norm_per_location"] = _bool("clf_norm_per_location", kw.pop("clf_norm_per_location"))
+    if "clf_map_stride" in kw:
+        out["clf_map_stride"] = _choice("clf_map_stride", _int("clf_map_stride", kw.pop("clf_map_stride")), (16, 32))
     if "fusion_type" in kw:
         out["fusion_type"] = _choice("fusion_type", kw.pop("fusion_type"), ("add",))
     fixed = {"clf_with_extractor": (True,), "clf_enc_input": ("sc",), "classification_layer": ("layer3",),

@@ -36,7 +36,7 @@ class RTSNet(nn.Module):
         self.clf_encoder = MaskEncoder(cfg.label_encoder_dims, nf, 1, cfg.use_bn_in_label_enc)
         self.classifier = Classifier(ch["layer3"], cfg.out_feature_dim, cfg.clf_filter_size, cfg.norm_scale,
                                      cfg.clf_feat_stride, cfg.optim_init_reg, cfg.clf_hinge_threshold,
-                                     cfg.clf_activation_leak, cfg.clf_norm_per_location)
+                                     cfg.clf_activation_leak, cfg.clf_norm_per_location, cfg.clf_map_stride // 16)
         b = cfg.backbone
         self.feature_extractor = ResNet(b.backbone_block, b.backbone_layers, b.backbone_width, b.mrcnn,
                                         colour_mean=BGR_MEAN if b.backbone_colour else None)
@@ -61,7 +61,7 @@ class RTSNet(nn.Module):
         return self.target_model.extract_features(layer3)
 
     def classification_features(self, layer3: torch.Tensor) -> torch.Tensor:
-        """Classifier features (N, C, H/32, W/32), L2-normalised."""
+        """Classifier features (N, C, H/s, W/s), s = config.clf_map_stride (32 in the reference), L2-normalised."""
         return self.classifier.extract_features(layer3)
 
     @staticmethod

@@ -107,10 +107,9 @@ class TrackerConfig:
         """Segmentation feature map size (stride 16)."""
         return (self.image_sample_size[0] // 16, self.image_sample_size[1] // 16)
 
-    @property
-    def clf_feature_size(self) -> tuple[int, int]:
-        """Classification feature map size (stride 32)."""
-        return (self.image_sample_size[0] // 32, self.image_sample_size[1] // 32)
+    def clf_feature_size(self, stride: int = 32) -> tuple[int, int]:
+        """Classification feature map size at the network's classifier stride (32 in the reference)."""
+        return (self.image_sample_size[0] // stride, self.image_sample_size[1] // stride)
 
     def validate(self) -> "TrackerConfig":
         """Raise ConfigError naming the first bad field; returns self."""

@@ -74,7 +74,7 @@ class RTSCore:
         self.timer = timer
         self.isz = tuple(cfg.image_sample_size)
         self.fsz = cfg.feature_size
-        self.clf_fsz = cfg.clf_feature_size
+        self.clf_fsz = cfg.clf_feature_size(ops.clf_stride)
         self.base_loc_params = LocaliseParams(
             cfg.clf_target_not_found_threshold, cfg.clf_uncertain_threshold, cfg.clf_hard_sample_threshold,
             cfg.clf_distractor_threshold, cfg.clf_hard_negative_threshold, cfg.clf_target_neighborhood_scale,

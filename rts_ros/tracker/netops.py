@@ -51,6 +51,11 @@ class RTSOps:
         """(N, C, H, W) -> (N, 1, 512, H, W), standard layout (the learners' grouped convs are slower on NHWC)."""
         return self.net.target_model.extract_features(layer3.float()).contiguous().unsqueeze(1)
 
+    @property
+    def clf_stride(self) -> int:
+        """Stride of the classifier's features and scores (32, or 16 for models built with clf_map_stride 16)."""
+        return int(getattr(self.net.config, "clf_map_stride", 32))
+
     def clf_features(self, layer3: torch.Tensor) -> torch.Tensor:
         return self.net.classifier.extract_features(layer3.float()).contiguous().unsqueeze(1)
 

@@ -113,12 +113,14 @@ class TrainConfig:
         if self.checkpoint_every < 1:
             raise ConfigError("checkpoint_every must be >= 1")
 
-    def processing(self) -> ProcessingConfig:
+    def processing(self, clf_stride: int = 32) -> ProcessingConfig:
+        """Crop processing; ``clf_stride`` is the network's classifier stride (the label map size follows it)."""
         extra = {}
         if self.center_jitter is not None:
             extra["center_jitter"] = {k: tuple(float(x) for x in v) for k, v in self.center_jitter.items()}
         return ProcessingConfig(output_hw=tuple(self.crop_hw), search_area_factor=self.search_area_factor,
-                                label_sigma_factor=0.25 / self.search_area_factor, **extra)
+                                label_sigma_factor=0.25 / self.search_area_factor,
+                                feature_stride_clf=clf_stride, **extra)
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:

@@ -164,8 +164,9 @@ class Trainer:
             if self.dist.main else None
         datasets, weights = build_datasets(cfg)
         self.total_steps = cfg.epochs * cfg.batches_per_epoch
+        clf_stride = getattr(self.net.config, "clf_map_stride", 32)      # STA has no classifier
         self.samples = TrainingSamples(datasets, weights, self.total_steps * cfg.batch_size, cfg.seed,
-                                       cfg.processing(), cfg.num_test_frames, cfg.max_gap)
+                                       cfg.processing(clf_stride), cfg.num_test_frames, cfg.max_gap)
 
     # -- distributed helpers ------------------------------------------------------------------------
     def _broadcast_parameters(self) -> None:
