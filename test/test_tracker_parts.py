@@ -115,7 +115,6 @@ def test_localise_flags_and_translation():
     assert localise(s, 0.5, (60.0, 40.0), OSZ, (15, 26), p2).flag in ("hard_negative", "uncertain")
 
 
-
 @pytest.mark.parametrize("advanced", [True, False])
 def test_localise_calls_a_non_finite_peak_not_found_without_moving(advanced):
     """NaN compares false with every threshold; a NaN map must not pass as found or move the target."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rts_ros.eval import metrics
-from rts_ros.eval.runner import SequenceResult
+from rts_ros.eval.runner import SequenceResult, pooled_status_counts, status_share
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ def summarize(results: list[SequenceResult]) -> list[Summary]:
 
 
 def _pooled_shares(rs: list[SequenceResult], statuses: tuple[str, ...]) -> list[float]:
-    total = sum(sum(r.status_counts.values()) for r in rs)
-    return [sum(r.status_counts.get(k, 0) for r in rs) / total if total else float("nan") for k in statuses]
+    counts = pooled_status_counts(rs)
+    return [status_share(counts, k) for k in statuses]
 
 
 def _fmt(v: float, digits: int = 3) -> str:

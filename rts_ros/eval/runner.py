@@ -9,6 +9,7 @@ annotation is kept apart as ``init_j`` (the quality of the box-to-mask initialis
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,8 +36,7 @@ class SequenceResult:
 
     def status_share(self, status: str) -> float:
         """Share of the frames after the start in which the tracker reported ``status`` (NaN: it reports none)."""
-        total = sum(self.status_counts.values())
-        return self.status_counts.get(status, 0) / total if total else float("nan")
+        return status_share(self.status_counts, status)
 
     @property
     def auc(self) -> float:
@@ -133,6 +133,16 @@ def merge_runs(runs: list[SequenceResult]) -> SequenceResult:
         norm_center_errors=np.concatenate([r.norm_center_errors for r in runs]),
         j=[v for r in runs for v in r.j], f=[v for r in runs for v in r.f], seconds=sum(r.seconds for r in runs),
         tracked_frames=sum(r.tracked_frames for r in runs), init_j=float(np.mean(init)) if init else float("nan"),
-        status_counts={k: sum(r.status_counts.get(k, 0) for r in runs)
-                       for k in dict.fromkeys(k for r in runs for k in r.status_counts)},
+        status_counts=dict(pooled_status_counts(runs)),
     )
+
+
+def pooled_status_counts(results: list[SequenceResult]) -> Counter:
+    """Frames per reported status, summed over ``results``."""
+    return sum((Counter(r.status_counts) for r in results), Counter())
+
+
+def status_share(counts: dict[str, int], status: str) -> float:
+    """``counts[status]`` over all counted frames; NaN where nothing was counted (the tracker reports no status)."""
+    total = sum(counts.values())
+    return counts.get(status, 0) / total if total else float("nan")
