@@ -93,6 +93,27 @@ def test_davis_layout_gives_one_sequence_per_object(tmp_path):
     assert seqs[1].mask(1).sum() == 100
 
 
+def test_davis_2016_binary_masks_give_one_sequence(tmp_path):
+    # DAVIS 2016 stores one object as 0/255 grey PNGs; in DAVIS 2017 palettes 255 is void beside real ids.
+    for video, fg in (("swan", 255), ("cows", 1)):
+        img_dir = tmp_path / "JPEGImages" / "480p" / video
+        ann_dir = tmp_path / "Annotations" / "480p" / video
+        img_dir.mkdir(parents=True)
+        ann_dir.mkdir(parents=True)
+        for i in range(2):
+            cv2.imwrite(str(img_dir / f"{i:05d}.jpg"), np.zeros((30, 40, 3), np.uint8))
+            ids = np.zeros((30, 40), np.uint8)
+            ids[4:12, 5 + i:15 + i] = fg
+            if fg != 255:
+                ids[3, 5:15] = 255  # a void border row is not an object
+            cv2.imwrite(str(ann_dir / f"{i:05d}.png"), ids)
+    cows, swan = find_sequences(tmp_path)
+    assert (swan.name, swan.object_id) == ("swan", 255)
+    np.testing.assert_array_equal(swan.boxes[1], [6, 4, 10, 8])
+    assert swan.mask(1).sum() == 80
+    assert (cows.name, cows.object_id) == ("cows", 1) and cows.mask(0).sum() == 80
+
+
 def test_missing_data_is_reported_clearly(tmp_path):
     with pytest.raises(InvalidInputError, match="no sequence found"):
         find_sequences(tmp_path)

@@ -6,7 +6,7 @@ Accepted layouts (found recursively under each path given to ``find_sequences``)
   frame; comma, tab, semicolon or space separated; NaN or a zero/negative size = target absent) and the
   frames in ``<seq>/img/`` or ``<seq>/`` itself.  Optional ``<seq>/masks/*.png`` (0 / non-zero) add masks.
 * DAVIS: ``<root>/JPEGImages[/480p]/<seq>/*.jpg`` + ``<root>/Annotations[/480p]/<seq>/*.png`` (palette
-  PNGs with object ids; one evaluation sequence per object id), or ``<seq>/{images,masks}`` pairs.
+  PNGs with object ids, one evaluation sequence per object id; or DAVIS 2016's binary 0/255 masks), or ``<seq>/{images,masks}`` pairs.
   Frames without an annotation PNG are "not annotated" (sparse annotations are allowed).
 """
 from __future__ import annotations
@@ -155,7 +155,10 @@ def _split_objects(name: str, frames: list[Path], masks: list[Path | None]) -> l
     first = next((i for i, m in enumerate(masks) if m is not None), None)
     if first is None:
         return []
-    ids = sorted(int(v) for v in np.unique(read_index_png(masks[first])) if v not in (0, 255))
+    values = {int(v) for v in np.unique(read_index_png(masks[first]))}
+    ids = sorted(values - {0, 255})  # 255 marks void pixels beside palette ids (DAVIS 2017)
+    if not ids and 255 in values:    # binary 0/255 masks (DAVIS 2016): 255 is the one object
+        ids = [255]
     out = []
     for oid in ids:
         seq = EvalSequence(name if len(ids) == 1 else f"{name}_{oid}", frames, np.full((len(frames), 4), np.nan),
