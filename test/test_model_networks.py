@@ -223,3 +223,22 @@ def test_clf_map_stride_16_samples_the_same_features_twice_as_densely():
     for bad in (24, "16", 8):
         with pytest.raises(ConfigError, match="clf_map_stride"):
             build_rts(dict(SMALL_KW, clf_map_stride=bad))
+
+
+@pytest.mark.parametrize("in_hw,out_hw", [((48, 80), (96, 160)), ((96, 160), (192, 320)), ((7, 11), (30, 13)),
+                                          ((30, 40), (12, 17)), ((1, 5), (4, 5))])
+def test_matrix_bicubic_resize_equals_torch_bicubic(in_hw, out_hw):
+    """The decoder's CPU resize (two matrix products) is PyTorch's bicubic map: up, down, odd sizes, one row;
+    gradients flow through it as through F.interpolate."""
+    import torch.nn.functional as F
+
+    from rts_ros.model.resize import bicubic_resize
+
+    x = torch.randn(2, 3, *in_hw, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    ref = F.interpolate(x, size=out_hw, mode="bicubic", align_corners=False)
+    got = bicubic_resize(x, out_hw)
+    assert got.shape == ref.shape
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    g_ref, = torch.autograd.grad(ref.square().sum(), x)
+    g_got, = torch.autograd.grad(got.square().sum(), x)
+    torch.testing.assert_close(g_got, g_ref, atol=1e-4, rtol=1e-4)

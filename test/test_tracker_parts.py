@@ -149,6 +149,11 @@ def test_grabcut_box_init_on_the_fixture_frame(parity):
     assert (m & gt).sum() / (m | gt).sum() >= 0.9
     flat = np.zeros((50, 60, 3), np.uint8)
     assert grabcut_mask(flat, (10, 10, 20, 20)).sum() == 400  # nothing to separate: the filled box
+    # a window over max_pixels is cut at a lower resolution (here 3000 of its 26,572 pixels): still the target,
+    # at full resolution, and nothing outside the box
+    small = grabcut_mask(img, (97, 76, 46, 58), max_pixels=3000)
+    assert small.shape == gt.shape and (small & gt).sum() / (small | gt).sum() >= 0.9
+    assert not small[:76].any() and not small[:, :97].any() and not small[76 + 58:].any()
 
 
 def test_grabcut_learns_from_the_surroundings_of_the_box_only():

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rts_ros.model.resize import bicubic_resize
+
 DECODER_LAYERS = ("layer4", "layer3", "layer2", "layer1")
 
 
@@ -59,9 +61,9 @@ class Upsampler(nn.Module):
         self.conv2 = _conv(cin // 2, 1, 3)
 
     def forward(self, x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
-        x = F.interpolate(x, size=(2 * x.shape[-2], 2 * x.shape[-1]), mode="bicubic", align_corners=False)
+        x = bicubic_resize(x, (2 * x.shape[-2], 2 * x.shape[-1]))
         x = F.relu(self.conv1(x))
-        x = F.interpolate(x, size=tuple(out_size), mode="bicubic", align_corners=False)
+        x = bicubic_resize(x, tuple(out_size))
         return self.conv2(x)
 
 
