@@ -146,3 +146,22 @@ def test_process_set_keeps_mask_and_box_consistent():
     # Bright pixels are the target pixels.
     assert out.images[0, 0][out.masks[0] > 0].mean() > 190
     assert out.labels.shape == (1, 96 // 32 + 1, 160 // 32 + 1)
+
+
+def test_synthetic_clips_size_scale_makes_targets_larger():
+    """size_scale multiplies the sprite size range: the same clips' targets grow by about that factor (less where
+    the frame border cuts them), and a scale outside [0.25, 4] is refused."""
+    from rts_ros.data.datasets_synthetic import SyntheticClips
+
+    def median_side(ds, seq):
+        b = np.array([ds.frame(seq, i).box for i in range(0, 12, 3)])
+        return np.nanmedian(np.sqrt(b[:, 2] * b[:, 3]))
+
+    plain = SyntheticClips(num_frames=12, difficulty_min=0.1, difficulty_max=0.6)
+    large = SyntheticClips(num_frames=12, difficulty_min=0.1, difficulty_max=0.6, size_scale=2.5)
+    ratios = [median_side(large, s) / median_side(plain, s) for s in range(4)]
+    assert 1.6 < np.mean(ratios) <= 2.6 and min(ratios) > 1.3
+    assert large.sequence_name(3) == plain.sequence_name(3)
+    for bad in (0.1, 5.0):
+        with pytest.raises(ConfigError, match="size_scale"):
+            SyntheticClips(size_scale=bad)
