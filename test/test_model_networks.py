@@ -234,6 +234,8 @@ def test_matrix_bicubic_resize_equals_torch_bicubic(in_hw, out_hw):
 
     from rts_ros.model.resize import bicubic_resize
 
+    with torch.inference_mode():  # the cached matrices, first made while tracking, must still serve autograd
+        bicubic_resize(torch.zeros(1, 1, *in_hw), out_hw)
     x = torch.randn(2, 3, *in_hw, generator=torch.Generator().manual_seed(0), requires_grad=True)
     ref = F.interpolate(x, size=out_hw, mode="bicubic", align_corners=False)
     got = bicubic_resize(x, out_hw)

@@ -29,7 +29,13 @@ def _cubic_weights(t: torch.Tensor) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=32)
 def bicubic_matrix(n_in: int, n_out: int) -> torch.Tensor:
-    """(n_out, n_in) float32 matrix of 1-D bicubic resizing from n_in to n_out samples."""
+    """(n_out, n_in) float32 matrix of 1-D bicubic resizing from n_in to n_out samples. Built as a normal tensor
+    even when first asked for under torch.inference_mode (tracking): the cached matrix serves training too."""
+    with torch.inference_mode(False):
+        return _build_matrix(n_in, n_out)
+
+
+def _build_matrix(n_in: int, n_out: int) -> torch.Tensor:
     out = torch.arange(n_out, dtype=torch.float64)
     real = (out + 0.5) * (n_in / n_out) - 0.5
     first = torch.clamp(torch.floor(real), max=n_in - 1)
