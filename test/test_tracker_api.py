@@ -169,6 +169,29 @@ def test_mask_logit_bias_thresholds_the_same_logits_higher():
         TrackerConfig(mask_logit_bias=float("nan")).validate()
 
 
+def test_mask_logit_bias_follows_the_start_scale_of_the_target():
+    """mask_logit_bias_downsampled: a target upsampled into the crop keeps mask_logit_bias, one shrunk 2x or more
+    gets the other value, log-linear between (1.41x: half-way); unset, the bias never depends on the target. The
+    tracker applies it: a large target in a 480x640 frame starts with the downsampled bias, a small one not."""
+    from rts_ros.data.synthetic import generate_sequence
+    from rts_ros.tracker.core import start_mask_bias
+
+    assert start_mask_bias(-3.5, -1.5, 0.3) == start_mask_bias(-3.5, -1.5, 1.0) == -3.5
+    assert start_mask_bias(-3.5, -1.5, 2.0) == start_mask_bias(-3.5, -1.5, 6.0) == -1.5
+    assert start_mask_bias(-3.5, -1.5, 2 ** 0.5) == pytest.approx(-2.5)
+    assert start_mask_bias(-3.5, None, 6.0) == -3.5
+    seq = generate_sequence(7, 480, 640, 2, difficulty=0.2)
+    x, y, w, h = (float(v) for v in seq.boxes[0])
+    t = Tracker.from_weights(None, device="cpu",
+                             overrides={"mask_logit_bias": -3.5, "mask_logit_bias_downsampled": -1.5})
+    t.initialize(seq.frames[0], box=(x, y, w, h))  # 3.6 x a ~100 px target: about 1.5x the crop's size
+    large = t.init_info["mask_logit_bias"]
+    t.initialize(seq.frames[0], box=(x + w / 2 - 10, y + h / 2 - 10, 20, 20))
+    assert t.init_info["mask_logit_bias"] == -3.5 and -3.5 < large <= -1.5, large
+    with pytest.raises(ConfigError, match="mask_logit_bias_downsampled"):
+        TrackerConfig(mask_logit_bias_downsampled=float("inf")).validate()
+
+
 def test_select_component_keeps_the_largest_or_the_nearest_blob():
     import torch
 

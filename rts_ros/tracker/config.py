@@ -43,6 +43,7 @@ class TrackerConfig:
     seg_init_expansion_factor: float = 2.0            # first-frame expanded crop (hard-coded in the reference)
     crop_fill_value: float = -100.0                   # logits outside the pasted crop
     mask_logit_bias: float = 0.0                      # added to mask logits; < 0 undoes a class-balanced prior
+    mask_logit_bias_downsampled: float | None = None  # bias for targets shrunk >= 2x into the crop at the start
     mask_component: str = "all"                       # not in the reference: keep one blob, 'largest' or 'nearest'
     scale_history: tuple[int, int, int] = (2, 30, 60)  # search_area_rescaling: min n, max n, history length
     strict_force_seg: bool = True                     # force memory updates while frame_num < alr_init_buff
@@ -129,8 +130,10 @@ class TrackerConfig:
             raise bad("mask_component", f"must be one of {', '.join(MASK_COMPONENT_MODES)}")
         if not 0 <= self.clf_not_found_relative <= 1:
             raise bad("clf_not_found_relative", "must be in [0, 1] (0 = the absolute threshold of the reference)")
-        if not math.isfinite(self.mask_logit_bias):
-            raise bad("mask_logit_bias", "must be a finite number (0 = the network's own threshold)")
+        for name in ("mask_logit_bias", "mask_logit_bias_downsampled"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise bad(name, "must be a finite number (0 = the network's own threshold)")
         for name in ("border_mode", "sta_border_mode"):
             if getattr(self, name) not in BORDER_MODES:
                 raise bad(name, f"must be one of {BORDER_MODES}")

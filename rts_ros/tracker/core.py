@@ -137,6 +137,8 @@ class RTSCore:
                 thr = min(self.base_loc_params.not_found_threshold, cfg.clf_not_found_relative * init_peak)
                 self.loc_params = replace(self.base_loc_params, not_found_threshold=thr)
 
+        self.mask_bias = start_mask_bias(cfg.mask_logit_bias, cfg.mask_logit_bias_downsampled, scale)
+
         # §3.4-D
         area = int(mask.sum())
         self.seg_too_small = area <= cfg.min_mask_area
@@ -154,6 +156,7 @@ class RTSCore:
             "init_sample_pos": win.sample_pos, "init_sample_scale": win.sample_scale, "shift": win.shift,
             "clf_init_sample_pos": clf_spos, "clf_init_sample_scale": c_scale, "clf_sigma": self.clf_sigma,
             "clf_init_peak": init_peak, "clf_not_found_threshold": self.loc_params.not_found_threshold,
+            "mask_logit_bias": self.mask_bias,
         }
 
     # ------------------------------------------------------------------------------------------ track
@@ -222,8 +225,8 @@ class RTSCore:
             fused = ops.seg_apply(x, self.seg_filter) + enc
         with T.stage("decoder"):
             logits = ops.decode(fused, feats, isz).view(1, 1, *isz)
-            if cfg.mask_logit_bias:
-                logits = logits + cfg.mask_logit_bias
+            if self.mask_bias:
+                logits = logits + self.mask_bias
         with T.stage("output"):
             sample_pos, sample_scale = geom.sample_pos, geom.sample_scale
             full = paste_back(logits, sample_pos, sample_scale, self.image_hw, cfg.crop_fill_value)
@@ -329,6 +332,17 @@ class RTSCore:
             w = torch.as_tensor(mem.used_weights(), device=cfeat.device)
             self.clf_filter = self.ops.clf_optimize(self.clf_filter, mem.used("feat"), mem.used("label"), w, iters)
         return iters
+
+
+def start_mask_bias(bias: float, downsampled: float | None, scale: float) -> float:
+    """The mask logit bias of a sequence (not in the reference). ``scale`` is image pixels per crop pixel at the
+    start. A target upsampled into the crop (scale <= 1: small in the image, as the 320x240 training clips) gets
+    ``bias``; one shrunk 2x or more gets ``downsampled``; in between the bias ramps on log2(scale). Fixed at the
+    start: per frame, a mask that shrinks would lower the scale and strengthen the bias that made it shrink."""
+    if downsampled is None:
+        return float(bias)
+    t = float(np.clip(np.log2(max(float(scale), 1e-6)), 0.0, 1.0))
+    return float((1.0 - t) * bias + t * downsampled)
 
 
 def _box_terms(binary: torch.Tensor, roi: tuple[int, int, int, int] | None = None) -> torch.Tensor:
