@@ -6,7 +6,8 @@ Accepted layouts (found recursively under each path given to ``find_sequences``)
   frame; comma, tab, semicolon or space separated; NaN or a zero/negative size = target absent) and the
   frames in ``<seq>/img/`` or ``<seq>/`` itself.  Optional ``<seq>/masks/*.png`` (0 / non-zero) add masks.
 * DAVIS: ``<root>/JPEGImages[/480p]/<seq>/*.jpg`` + ``<root>/Annotations[/480p]/<seq>/*.png`` (palette
-  PNGs with object ids, one evaluation sequence per object id; or DAVIS 2016's binary 0/255 masks), or ``<seq>/{images,masks}`` pairs.
+  PNGs with object ids, one evaluation sequence per object id; or DAVIS 2016's binary 0/255 masks), or
+  ``<seq>/{images,masks}`` pairs.
   Frames without an annotation PNG are "not annotated" (sparse annotations are allowed).
 """
 from __future__ import annotations
