@@ -153,6 +153,7 @@ def test_grabcut_box_init_on_the_fixture_frame(parity):
     # at full resolution, and nothing outside the box
     small = grabcut_mask(img, (97, 76, 46, 58), max_pixels=3000)
     assert small.shape == gt.shape and (small & gt).sum() / (small | gt).sum() >= 0.9
+    assert (small != m).sum() > 50  # it was cut coarser (129 pixels differ), not at full resolution
     assert not small[:76].any() and not small[:, :97].any() and not small[76 + 58:].any()
 
 
