@@ -184,10 +184,14 @@ def test_mask_logit_bias_follows_the_start_scale_of_the_target():
     x, y, w, h = (float(v) for v in seq.boxes[0])
     t = Tracker.from_weights(None, device="cpu",
                              overrides={"mask_logit_bias": -3.5, "mask_logit_bias_downsampled": -1.5})
-    t.initialize(seq.frames[0], box=(x, y, w, h))  # 3.6 x a ~100 px target: about 1.5x the crop's size
-    large = t.init_info["mask_logit_bias"]
-    t.initialize(seq.frames[0], box=(x + w / 2 - 10, y + h / 2 - 10, 20, 20))
-    assert t.init_info["mask_logit_bias"] == -3.5 and -3.5 < large <= -1.5, large
+    starts = {}
+    for name, box in (("small", (x + w / 2 - 10, y + h / 2 - 10, 20, 20)),  # start scale 0.29
+                      ("target", (x, y, w, h)),                            # 79x74 px: 1.11, on the ramp
+                      ("large", (x - w / 2, y - h / 2, 2 * w, 2 * h))):    # 2.22
+        t.initialize(seq.frames[0], box=box)
+        starts[name] = t.init_info["mask_logit_bias"]
+    assert starts["small"] == -3.5 and starts["large"] == -1.5, starts
+    assert -3.5 < starts["target"] < -3.0, starts
     with pytest.raises(ConfigError, match="mask_logit_bias_downsampled"):
         TrackerConfig(mask_logit_bias_downsampled=float("inf")).validate()
 
