@@ -394,3 +394,28 @@ def test_tracker_follows_the_network_classifier_stride(tmp_path):
             assert t.last_info.clf_scores.shape[-2:] == cells
             ious.append(_iou(r.box, box))
         assert np.mean(ious) > 0.5, (folder, ious)
+
+
+def test_learners_retrain_every_frame_then_every_nth():
+    """alr_init_buff / train_skipping (and the clf_ pair; the shipped model uses 30 / 5): GN steps on every frame
+    before frame alr_init_buff, then only where (frame - 1) is a multiple of train_skipping; the memories still
+    take every frame. The shipped network on an easy synthetic clip, so that both memories keep updating."""
+    from rts_ros.data.synthetic import generate_sequence
+
+    seq = generate_sequence(7, num_frames=14, difficulty=0.0)
+    tr = Tracker.from_weights(None, device="cpu", overrides={
+        "alr_init_buff": 4, "train_skipping": 3, "clf_alr_init_buff": 4, "clf_train_skipping": 3,
+        "net_opt_update_iter": 2, "clf_net_opt_update_iter": 1})
+    tr.initialize(seq.frames[0], mask=seq.masks[0])
+    seg, clf = {}, {}
+    for fn, img in enumerate(seq.frames[1:], start=2):
+        tr.track(img)
+        info = tr.last_info
+        if info.seg_memory_updated:
+            seg[fn] = info.seg_model_update_iters
+        if info.clf_memory_updated and info.clf_flag != "hard_negative":
+            clf[fn] = info.clf_model_update_iters
+    steps = {fn: (fn - 1) % 3 == 0 or fn < 4 for fn in range(2, 15)}
+    assert len(seg) >= 10 and len(clf) >= 10, (seg, clf)
+    assert seg == {fn: 2 if steps[fn] else 0 for fn in seg}
+    assert clf == {fn: 1 if steps[fn] else 0 for fn in clf}
