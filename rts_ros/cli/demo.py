@@ -41,6 +41,15 @@ def _stamp(header) -> int:
     return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
+def draw_ground_truth(frame: np.ndarray, box) -> None:
+    """Thin white rectangle of the ground-truth box (x, y, w, h); nothing for None or a non-finite box (frames
+    where the target is hidden have a NaN box)."""
+    if box is None or not np.all(np.isfinite(box)):
+        return
+    gx, gy, gw, gh = (int(round(float(v))) for v in box)
+    cv2.rectangle(frame, (gx, gy), (gx + gw - 1, gy + gh - 1), (255, 255, 255), 1)
+
+
 def run(output: Path, frames: int, weights: str, device: str, seed: int, timeout_s: float) -> dict:
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from sensor_msgs.msg import Image
@@ -133,9 +142,7 @@ def run(output: Path, frames: int, weights: str, device: str, seed: int, timeout
         xyxy = None if box is None else (int(box[0]), int(box[1]), int(np.ceil(box[0] + box[2])),
                                          int(np.ceil(box[1] + box[3])))
         frame = render_overlay(rgb, m, xyxy, state, float(t.confidence) if t is not None else 0.0)
-        gx, gy, gw, gh = (int(round(v)) for v in seq.boxes[i])
-        if seq.visible[i]:
-            cv2.rectangle(frame, (gx, gy), (gx + gw - 1, gy + gh - 1), (255, 255, 255), 1)
+        draw_ground_truth(frame, seq.boxes[i] if seq.visible[i] else None)
         writer.write(frame)
     writer.release()
 
