@@ -45,6 +45,11 @@ class TrackerConfig:
     mask_logit_bias: float = 0.0                      # added to mask logits; < 0 undoes a class-balanced prior
     mask_logit_bias_downsampled: float | None = None  # bias for targets shrunk >= 2x into the crop at the start
     mask_component: str = "all"                       # not in the reference: keep one blob, 'largest' or 'nearest'
+    # not in the reference (rts_ros.tracker.box_calibration): map the output box onto the init box's convention
+    box_calibration_size_weight: float = 0.0          # power of frame 1's init/mask size ratio; 0 = off
+    box_calibration_size_range: tuple[float, float] = (0.5, 2.0)  # clip of that ratio
+    box_calibration_offset_weight: float = 0.0        # share of frame 1's centre offset applied; 0 = off
+    box_calibration_offset_max: float = 0.25          # clip of that offset, in box sizes
     scale_history: tuple[int, int, int] = (2, 30, 60)  # search_area_rescaling: min n, max n, history length
     strict_force_seg: bool = True                     # force memory updates while frame_num < alr_init_buff
     seg_mem_safe: bool = True
@@ -128,6 +133,14 @@ class TrackerConfig:
                 raise bad(name, "must be a positive finite number")
         if self.mask_component not in MASK_COMPONENT_MODES:
             raise bad("mask_component", f"must be one of {', '.join(MASK_COMPONENT_MODES)}")
+        for name in ("box_calibration_size_weight", "box_calibration_offset_weight"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise bad(name, "must be in [0, 1] (0 = off, the reference's box)")
+        rng = self.box_calibration_size_range
+        if len(rng) != 2 or not (0 < rng[0] <= 1 <= rng[1] and math.isfinite(rng[1])):
+            raise bad("box_calibration_size_range", "needs [low, high] with 0 < low <= 1 <= high")
+        if not 0 <= self.box_calibration_offset_max < math.inf:
+            raise bad("box_calibration_offset_max", "must be a finite number >= 0 (in units of the box size)")
         if not 0 <= self.clf_not_found_relative <= 1:
             raise bad("clf_not_found_relative", "must be in [0, 1] (0 = the absolute threshold of the reference)")
         for name in ("mask_logit_bias", "mask_logit_bias_downsampled"):

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from rts_ros.errors import CheckpointError, ConfigError, InvalidInputError, NotInitializedError
+from rts_ros.tracker.box_calibration import BoxCalibration
 from rts_ros.tracker.box_init import grabcut_mask, sta_mask
 from rts_ros.tracker.config import TrackerConfig
 from rts_ros.tracker.core import FrameInfo, RTSCore
@@ -84,6 +85,12 @@ class Tracker:
         self.timer.enabled = bool(on)
 
     @property
+    def box_calibration(self) -> BoxCalibration:
+        """The output-box correction measured on the first tracked frame (identity when the config turns it off,
+        before that frame, or when that frame's box did not come from the mask)."""
+        return self._box_calibration
+
+    @property
     def last_info(self) -> FrameInfo | None:
         """Internal values of the last tracked frame (flags, branch, scores...), for diagnostics."""
         return self._last_info
@@ -95,6 +102,8 @@ class Tracker:
         self._frame_index = -1
         self._image_hw: tuple[int, int] | None = None
         self._last_info: FrameInfo | None = None
+        self._init_box: tuple[float, float, float, float] | None = None
+        self._box_calibration = BoxCalibration()
         self.init_info: dict = {}
 
     # --------------------------------------------------------------------------------- API
@@ -126,6 +135,7 @@ class Tracker:
         self.init_info["time_s"] = time.perf_counter() - t0
         self._core = core
         self._image_hw = hw
+        self._init_box = tuple(float(v) for v in box)
         self._frame_index = 0
         self._state = TrackState.TRACKING
         return TrackResult(mask_out, tuple(float(v) for v in box), 1.0, self._state, 0,
@@ -156,10 +166,20 @@ class Tracker:
                       "damaged or from a diverged run", self._frame_index, confidence)
             confidence = 0.0
         self._last_info = info
-        return TrackResult(mask_out, info.output_box, confidence, self._state, self._frame_index,
+        box = self._calibrated(info)
+        return TrackResult(mask_out, box, confidence, self._state, self._frame_index,
                            int(np.count_nonzero(mask_out)), dict(self.timer.times))
 
     # --------------------------------------------------------------------------------- helpers
+    def _calibrated(self, info: FrameInfo) -> tuple[float, float, float, float]:
+        cfg = self.config
+        if self._frame_index == 1 and info.output_box_source == "segmentation" and (
+                cfg.box_calibration_size_weight > 0 or cfg.box_calibration_offset_weight > 0):
+            self._box_calibration = BoxCalibration.measure(
+                self._init_box, info.output_box, cfg.box_calibration_size_weight, cfg.box_calibration_size_range,
+                cfg.box_calibration_offset_weight, cfg.box_calibration_offset_max)
+        return self._box_calibration.apply(info.output_box, self._image_hw)
+
     def _upload(self, img: np.ndarray) -> torch.Tensor:
         # stays uint8 (a quarter of the bytes to a GPU); the crops convert only the region they cut
         t = torch.from_numpy(img).to(self._device, non_blocking=True)

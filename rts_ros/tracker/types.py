@@ -23,7 +23,9 @@ class TrackResult:
 
     mask: HxW uint8 (0/255), the full-image segmentation.
     box: (x, y, w, h) float, the reference's output box (§3.8): the mask's tight box, or the instance
-        branch's box when the mask is empty or its soft area <= min_mask_area.
+        branch's box when the mask is empty or its soft area <= min_mask_area. With the box calibration on
+        (the shipped model's settings; rts_ros.tracker.box_calibration) that box is mapped onto the init
+        box's convention, measured on frame 1; the raw box is in Tracker.last_info.output_box.
     confidence: maximum of the instance branch's score map. The scores are an unbounded linear filter
         response trained towards Gaussian labels with peak 1: about 1 on a well-localised target,
         below `clf_target_not_found_threshold` (0.3) = not found; can be slightly negative or above 1.
