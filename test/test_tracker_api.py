@@ -419,3 +419,27 @@ def test_learners_retrain_every_frame_then_every_nth():
     assert len(seg) >= 10 and len(clf) >= 10, (seg, clf)
     assert seg == {fn: 2 if steps[fn] else 0 for fn in seg}
     assert clf == {fn: 1 if steps[fn] else 0 for fn in clf}
+
+
+def test_grabcut_margin_sets_the_background_grabcut_learns_from():
+    """A red target inside its box with a blue border; blue around the box out to 0.5 box sizes, red again
+    beyond. With grabcut_margin 0.5 GrabCut's background model sees only blue and cuts the red target out;
+    with 1.0 the red surroundings make the target look like background (the mask falls back to the box)."""
+    img = np.zeros((240, 320, 3), np.uint8)
+    img[:] = (200, 30, 30)                                     # red far surroundings
+    img[60:180, 100:220] = (30, 30, 200)                       # blue ring: box +-30 px = 0.5 box sizes
+    img[100:140, 140:180] = (200, 30, 30)                      # the red target, 40 x 40
+    img = (img.astype(np.int16) + np.random.default_rng(0).integers(-8, 9, img.shape)).clip(0, 255).astype(np.uint8)
+    target = np.zeros((240, 320), bool)
+    target[100:140, 140:180] = True
+    box = (130, 90, 60, 60)                                    # the target + a 10 px blue border
+
+    def init_iou(margin):
+        tr = Tracker.from_weights(None, device="cpu", overrides={"grabcut_margin": margin, "box_init": "grabcut"})
+        m = tr.initialize(img, box=box).mask > 0
+        return (m & target).sum() / (m | target).sum()
+
+    assert init_iou(0.5) > 0.9
+    assert init_iou(1.0) < 0.6
+    with pytest.raises(ConfigError, match="grabcut_margin"):
+        TrackerConfig(grabcut_margin=0.0).validate()

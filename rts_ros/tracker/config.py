@@ -63,6 +63,7 @@ class TrackerConfig:
     use_seg_pos_sz_for_clf_update: bool = True
     # --- box initialisation (STA) ---------------------------------------------------------------
     box_init: str = "auto"                            # auto: STA if the weights folder has it, else GrabCut
+    grabcut_margin: float = 1.0                       # GrabCut window: the box + this many box sizes per side
     sta_image_sample_size: tuple[int, int] = (480, 832)
     sta_search_area_scale: float = 4.0
     sta_border_mode: str = "replicate"
@@ -150,6 +151,8 @@ class TrackerConfig:
         for name in ("border_mode", "sta_border_mode"):
             if getattr(self, name) not in BORDER_MODES:
                 raise bad(name, f"must be one of {BORDER_MODES}")
+        if not 0 < self.grabcut_margin <= 10:
+            raise bad("grabcut_margin", "must be in (0, 10] box sizes (the background GrabCut learns from)")
         if self.box_init not in BOX_INIT:
             raise bad("box_init", f"must be one of {BOX_INIT}")
         if self.seg_to_bb_mode != "var":

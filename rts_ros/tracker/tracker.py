@@ -192,7 +192,7 @@ class Tracker:
             if bool(m.any()):
                 return m
             log.warning("STA produced an empty mask for box %s; falling back to GrabCut", box)
-        return torch.from_numpy(grabcut_mask(img, box)).to(self._device)
+        return torch.from_numpy(grabcut_mask(img, box, margin=self.config.grabcut_margin)).to(self._device)
 
 
 def model_config(rts_meta: dict, overrides: dict | None = None) -> TrackerConfig:
