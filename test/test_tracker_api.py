@@ -180,10 +180,15 @@ def test_mask_logit_bias_follows_the_start_scale_of_the_target():
     assert start_mask_bias(-3.5, -1.5, 2.0) == start_mask_bias(-3.5, -1.5, 6.0) == -1.5
     assert start_mask_bias(-3.5, -1.5, 2 ** 0.5) == pytest.approx(-2.5)
     assert start_mask_bias(-3.5, None, 6.0) == -3.5
+    # mask_logit_bias_scales moves the ramp: from 0.5x to 1x, half-way at 2 ** -0.5
+    assert start_mask_bias(-3.5, -1.5, 0.5, (0.5, 1.0)) == start_mask_bias(-3.5, -1.5, 0.3, (0.5, 1.0)) == -3.5
+    assert start_mask_bias(-3.5, -1.5, 1.0, (0.5, 1.0)) == -1.5
+    assert start_mask_bias(-3.5, -1.5, 2 ** -0.5, (0.5, 1.0)) == pytest.approx(-2.5)
     seq = generate_sequence(7, 480, 640, 2, difficulty=0.2)
     x, y, w, h = (float(v) for v in seq.boxes[0])
     t = Tracker.from_weights(None, device="cpu",
-                             overrides={"mask_logit_bias": -3.5, "mask_logit_bias_downsampled": -1.5})
+                             overrides={"mask_logit_bias": -3.5, "mask_logit_bias_downsampled": -1.5,
+                                        "mask_logit_bias_scales": [1.0, 2.0]})
     starts = {}
     for name, box in (("small", (x + w / 2 - 10, y + h / 2 - 10, 20, 20)),  # start scale 0.29
                       ("target", (x, y, w, h)),                            # 79x74 px: 1.11, on the ramp
@@ -192,8 +197,14 @@ def test_mask_logit_bias_follows_the_start_scale_of_the_target():
         starts[name] = t.init_info["mask_logit_bias"]
     assert starts["small"] == -3.5 and starts["large"] == -1.5, starts
     assert -3.5 < starts["target"] < -3.0, starts
+    t = Tracker.from_weights(None, device="cpu", overrides={"mask_logit_bias_scales": [0.5, 1.0]})
+    t.initialize(seq.frames[0], box=(x, y, w, h))   # 1.11x: past the end of the moved ramp
+    assert t.init_info["mask_logit_bias"] == t.config.mask_logit_bias_downsampled
     with pytest.raises(ConfigError, match="mask_logit_bias_downsampled"):
         TrackerConfig(mask_logit_bias_downsampled=float("inf")).validate()
+    for bad in ((1.0, 1.0), (0.0, 1.0), (2.0, 1.0), (1.0, float("inf")), (1.0,)):
+        with pytest.raises(ConfigError, match="mask_logit_bias_scales"):
+            TrackerConfig(mask_logit_bias_scales=bad).validate()
 
 
 def test_select_component_keeps_the_largest_or_the_nearest_blob():

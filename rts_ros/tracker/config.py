@@ -43,7 +43,8 @@ class TrackerConfig:
     seg_init_expansion_factor: float = 2.0            # first-frame expanded crop (hard-coded in the reference)
     crop_fill_value: float = -100.0                   # logits outside the pasted crop
     mask_logit_bias: float = 0.0                      # added to mask logits; < 0 undoes a class-balanced prior
-    mask_logit_bias_downsampled: float | None = None  # bias for targets shrunk >= 2x into the crop at the start
+    mask_logit_bias_downsampled: float | None = None  # bias for targets shrunk into the crop at the start
+    mask_logit_bias_scales: tuple[float, float] = (1.0, 2.0)  # start scales where the bias ramp starts and ends
     mask_component: str = "all"                       # not in the reference: keep one blob, 'largest' or 'nearest'
     # not in the reference (rts_ros.tracker.box_calibration): map the output box onto the init box's convention
     box_calibration_size_weight: float = 0.0          # power of frame 1's init/mask size ratio; 0 = off
@@ -148,6 +149,9 @@ class TrackerConfig:
             v = getattr(self, name)
             if v is not None and not math.isfinite(v):
                 raise bad(name, "must be a finite number (0 = the network's own threshold)")
+        lo_hi = self.mask_logit_bias_scales
+        if len(lo_hi) != 2 or not (0 < lo_hi[0] < lo_hi[1] < math.inf):
+            raise bad("mask_logit_bias_scales", "needs [low, high] image pixels per crop pixel with 0 < low < high")
         for name in ("border_mode", "sta_border_mode"):
             if getattr(self, name) not in BORDER_MODES:
                 raise bad(name, f"must be one of {BORDER_MODES}")

@@ -137,7 +137,8 @@ class RTSCore:
                 thr = min(self.base_loc_params.not_found_threshold, cfg.clf_not_found_relative * init_peak)
                 self.loc_params = replace(self.base_loc_params, not_found_threshold=thr)
 
-        self.mask_bias = start_mask_bias(cfg.mask_logit_bias, cfg.mask_logit_bias_downsampled, scale)
+        self.mask_bias = start_mask_bias(cfg.mask_logit_bias, cfg.mask_logit_bias_downsampled, scale,
+                                         cfg.mask_logit_bias_scales)
 
         # §3.4-D
         area = int(mask.sum())
@@ -334,14 +335,17 @@ class RTSCore:
         return iters
 
 
-def start_mask_bias(bias: float, downsampled: float | None, scale: float) -> float:
+def start_mask_bias(bias: float, downsampled: float | None, scale: float,
+                    scales: tuple[float, float] = (1.0, 2.0)) -> float:
     """The mask logit bias of a sequence (not in the reference). ``scale`` is image pixels per crop pixel at the
-    start. A target upsampled into the crop (scale <= 1: small in the image, as the 320x240 training clips) gets
-    ``bias``; one shrunk 2x or more gets ``downsampled``; in between the bias ramps on log2(scale). Fixed at the
-    start: per frame, a mask that shrinks would lower the scale and strengthen the bias that made it shrink."""
+    start. A target upsampled into the crop (scale <= scales[0]; by default 1: small in the image, as the 320x240
+    training clips) gets ``bias``; one shrunk to scales[1] or more gets ``downsampled``; in between the bias ramps
+    on log2(scale). Fixed at the start: per frame, a mask that shrinks would lower the scale and strengthen the
+    bias that made it shrink."""
     if downsampled is None:
         return float(bias)
-    t = float(np.clip(np.log2(max(float(scale), 1e-6)), 0.0, 1.0))
+    lo, hi = (float(v) for v in scales)
+    t = float(np.clip(np.log2(max(float(scale), 1e-6) / lo) / np.log2(hi / lo), 0.0, 1.0))
     return float((1.0 - t) * bias + t * downsampled)
 
 
