@@ -50,6 +50,18 @@ def test_default_model_network_is_the_one_its_training_config_builds(meta):
     assert built["clf_norm_per_location"] is True
 
 
+@pytest.mark.parametrize("config", ["train_small_gpu_real.yaml", "train_small_real.yaml",
+                                    "train_small_gpu_stage5.yaml"])
+def test_configs_that_continue_the_shipped_model_build_its_network(meta, config):
+    """YAMLs documented as `--init-weights weights/default` runs must build the shipped network, or loading fails."""
+    from rts_ros.model import build_rts, config_to_kwds
+    from rts_ros.train.config import TrainConfig
+
+    cfg = TrainConfig.from_yaml(REPO_ROOT / "config" / config)
+    assert config_to_kwds(build_rts(dict(cfg.model)).config) == meta["constructor"]["kwds"]
+    assert cfg.datasets and all(d.weight > 0 for d in cfg.datasets)
+
+
 def test_default_model_is_small_and_loads_with_its_tracker_config(meta):
     from rts_ros.api import TrackerConfig
     from rts_ros.weights import load_weights_folder
