@@ -13,7 +13,8 @@ import pytest
 
 from rts_ros.cli import label_static
 from rts_ros.data.datasets import DAVIS
-from rts_ros.data.static_camera import StaticCameraParams, foreground_masks, link_tracks, write_davis_folder
+from rts_ros.data.static_camera import (CameraMovesError, StaticCameraParams, background_shift, foreground_masks,
+                                        link_tracks, write_davis_folder)
 
 H, W, N = 240, 320, 100
 M = 56                      # frames with movers; the rest shows the empty scene
@@ -113,11 +114,14 @@ def test_davis_folder_reads_back_as_the_tracks(video, tmp_path):
     assert write_davis_folder(video, [], tmp_path / "empty", "none") == []
 
 
-def test_real_pedestrians_of_vtest(tmp_path):
+def test_real_pedestrians_of_vtest(tmp_path, capsys):
     if not VTEST.is_file():
         pytest.skip(f"{VTEST} not installed (Debian package opencv-doc)")
     rc = label_static.main([str(VTEST), str(tmp_path), "--max-frames", "300", "--no-progress"])
     assert rc == 0
+    assert "warning" not in capsys.readouterr().err          # a fixed camera: no camera-motion warning
+    sheet = cv2.imread(str(tmp_path / "previews" / "vtest.jpg"))
+    assert sheet is not None and sheet.shape[1] == 6 * 240   # the preview sheet, six tiles a row
     ds = DAVIS(tmp_path)
     assert len(ds) >= 15, f"only {len(ds)} pedestrian tracks in the first 300 frames of vtest.avi"
     tall = 0
@@ -135,3 +139,50 @@ def test_cli_refuses_a_missing_video(tmp_path, capsys):
     (tmp_path / "b").mkdir()
     assert label_static.main([str(tmp_path / "a.avi"), str(tmp_path / "b" / "a.avi"), str(tmp_path / "out")]) == 2
     assert "share a file name" in capsys.readouterr().err
+
+
+def _textured(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A scene with corners (rectangles of random colours), so that features can be matched."""
+    img = np.full((h, w, 3), 128, np.uint8)
+    for _ in range(250):
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        cv2.rectangle(img, (x, y), (x + int(rng.integers(4, 30)), y + int(rng.integers(4, 30))),
+                      tuple(int(c) for c in rng.integers(0, 255, 3)), -1)
+    return img
+
+
+def test_background_shift_measures_a_known_translation():
+    rng = np.random.default_rng(1)
+    scene = cv2.cvtColor(_textured(rng, 200, 400), cv2.COLOR_BGR2GRAY)
+    still = [scene[:, 40:360]] * 16
+    shift, by_features = background_shift(still)
+    assert by_features and shift < 0.5
+    # the last quarter looks 24 px further right: first against last quarter moves by 24
+    panned = [scene[:, 40:360]] * 12 + [scene[:, 64:384]] * 4
+    shift, by_features = background_shift(panned, scale=2.0)
+    assert by_features and abs(shift - 2 * 24) < 2
+
+
+def test_a_moving_camera_is_reported_and_left_out_on_request(video, tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    scene = _textured(rng, H, W + 80)
+    path = tmp_path / "panning.avi"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 10, (W, H))
+    for t in range(80):                         # the camera pans by 1 px per frame
+        out.write(np.ascontiguousarray(scene[:, t:t + W]))
+    out.release()
+    with pytest.raises(CameraMovesError, match="moves by"):
+        list(foreground_masks(path, StaticCameraParams(max_camera_shift=4.0)))
+    # by default only a warning; with --max-camera-shift the video is left out, the others still written,
+    # and the earlier run's sequences of the left-out video removed
+    assert label_static.main([str(path), str(video), str(tmp_path / "out"), "--no-progress", "--min-area", "100",
+                              "--min-length", "8"]) == 0
+    assert "panning.avi: the background seems to move" in capsys.readouterr().err
+    assert any(d.name.startswith("panning_") for d in (tmp_path / "out" / "JPEGImages" / "480p").iterdir())
+    assert label_static.main([str(path), str(video), str(tmp_path / "out"), "--no-progress", "--min-area", "100",
+                              "--min-length", "8", "--max-camera-shift", "4"]) == 1
+    err = capsys.readouterr().err
+    assert "skipped" in err and "left out: panning.avi" in err
+    names = [d.name for d in (tmp_path / "out" / "JPEGImages" / "480p").iterdir()]
+    assert names and all(n.startswith("fixed_camera_") for n in names)
+    assert not (tmp_path / "out" / "previews" / "panning.jpg").exists()

@@ -8,7 +8,9 @@ a track ends where the link is ambiguous (blobs merge or split) or the blob's ar
 follows one object. The other moving objects of the frame stay in it as look-alike distractors.
 
 The masks are pseudo-labels: parts that match the background (dark clothes on dark asphalt) drop out, and a
-person standing still fades into the background model. Use them next to exact labels, not instead.
+person standing still fades into the background model. Use them next to exact labels, not instead. A camera
+that pans or drifts turns the whole background into foreground, so such a video is refused (CameraMovesError);
+`preview_sheet` draws one tile per sequence for checking the labels by eye.
 """
 from __future__ import annotations
 
@@ -39,6 +41,21 @@ class StaticCameraParams:
     min_travel: float = 0.5       # shortest path of the box centre over the track, in mean box sides: drops
                                   # flicker that never moves (reflections, swaying leaves)
     max_frames: int | None = None  # use only the first frames of the video (None: all)
+    max_camera_shift: float | None = None  # refuse a video whose background moves more (pixels between quarters
+                                           # of the video); None: only warn above CAMERA_SHIFT_WARNING
+
+
+class CameraMovesError(InvalidInputError):
+    """The video's background moves: background subtraction would label everything as foreground."""
+
+
+_DRIFT_WIDTH = 320       # frames are compared at this width
+_DRIFT_SAMPLES = 256     # at most this many frames kept for the comparison (every k-th, k doubling)
+_MIN_INLIERS = 20        # feature matches that must agree before their transform is believed
+_LOW_TEXTURE_MARGIN = 3  # limits are this many times wider when only phase correlation could measure
+CAMERA_SHIFT_WARNING = 4.0  # pixels. Fixed cameras measured 0.1-2.5 px on public clips, except where movers
+                            # stay in the medians (a dense crowd: 9; bottles moved by hand: 28); a moving
+                            # camera (opencv-doc's Megamind.avi) 218
 
 
 @dataclass
@@ -79,22 +96,102 @@ def _read_frames(path: Path, max_frames: int | None = None) -> Iterator[np.ndarr
         cap.release()
 
 
-def foreground_masks(path: Path, p: StaticCameraParams,
-                     progress: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
-    """bool foreground (shadows excluded) of every frame, from a background model learned on the whole video."""
+class _DriftSampler:
+    """Small grey copies of every k-th frame, k doubling whenever the store is full (bounded memory)."""
+
+    def __init__(self):
+        self.frames: list[np.ndarray] = []
+        self.step, self.seen, self.scale = 1, 0, 1.0
+
+    def add(self, frame: np.ndarray) -> None:
+        if self.seen % self.step == 0:
+            h, w = frame.shape[:2]
+            self.scale = w / _DRIFT_WIDTH
+            small = cv2.resize(frame, (_DRIFT_WIDTH, max(8, round(h / self.scale))), interpolation=cv2.INTER_AREA)
+            self.frames.append(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+            if len(self.frames) >= _DRIFT_SAMPLES:
+                self.frames, self.step = self.frames[::2], self.step * 2
+        self.seen += 1
+
+
+def _feature_shift(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
+    """Largest corner displacement of the similarity transform that maps a's ORB features onto b's (RANSAC),
+    and its number of inliers (0: not measurable). Moving objects are outliers; the background decides."""
+    orb = cv2.ORB_create(1000)
+    ka, da = orb.detectAndCompute(a, None)
+    kb, db = orb.detectAndCompute(b, None)
+    if da is None or db is None or len(ka) < _MIN_INLIERS or len(kb) < _MIN_INLIERS:
+        return 0.0, 0
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(da, db)
+    if len(matches) < _MIN_INLIERS:
+        return 0.0, 0
+    pa = np.float32([ka[m.queryIdx].pt for m in matches])
+    pb = np.float32([kb[m.trainIdx].pt for m in matches])
+    t, inliers = cv2.estimateAffinePartial2D(pa, pb, method=cv2.RANSAC, ransacReprojThreshold=2.0)
+    if t is None:
+        return 0.0, 0
+    h, w = a.shape
+    corners = np.float32([[0, 0], [w, 0], [0, h], [w, h]])
+    return float(np.max(np.linalg.norm(corners @ t[:, :2].T + t[:, 2] - corners, axis=1))), int(inliers.sum())
+
+
+def background_shift(frames: list[np.ndarray], scale: float = 1.0) -> tuple[float, bool]:
+    """How far the background moves between the median images of the video's four quarters (neighbouring
+    quarters and first against last), in pixels times `scale`, and whether features measured it. Medians keep
+    most moving objects out. With too little texture for features (bare asphalt), phase correlation of the
+    medians stands in; large movers pull on it, so the caller allows it a wider margin."""
+    if len(frames) < 8:
+        return 0.0, True
+    groups = np.array_split(np.arange(len(frames)), 4)
+    quarters = [np.median(np.stack([frames[i] for i in g]), axis=0).astype(np.uint8) for g in groups]
+    pairs = ((0, 1), (1, 2), (2, 3), (0, 3))
+    measured = [shift for shift, n in (_feature_shift(quarters[a], quarters[b]) for a, b in pairs)
+                if n >= _MIN_INLIERS]
+    if measured:
+        return max(measured) * scale, True
+    q = [x.astype(np.float32) for x in quarters]
+    window = cv2.createHanningWindow(q[0].shape[::-1], cv2.CV_32F)
+    return max(float(np.hypot(*cv2.phaseCorrelate(q[a], q[b], window)[0])) for a, b in pairs) * scale, False
+
+
+def _check_camera(path: Path, shift: float, by_features: bool, p: StaticCameraParams,
+                  warn: Callable[[str], None] | None) -> None:
+    margin = 1 if by_features else _LOW_TEXTURE_MARGIN
+    how = "" if by_features else (f" (measured by phase correlation, as the scene has too little texture for "
+                                  f"features; large movers disturb it, so the limit is {margin}x wider)")
+    if p.max_camera_shift is not None and shift > p.max_camera_shift * margin:
+        raise CameraMovesError(
+            f"{path}: the background moves by {shift:.1f} px between parts of the video, over the limit of "
+            f"{p.max_camera_shift * margin:g} px{how}. Background subtraction needs a camera that does not move: "
+            "leave this video out, or raise --max-camera-shift if the camera only shakes")
+    if warn is not None and shift > CAMERA_SHIFT_WARNING * margin:
+        warn(f"{path}: the background seems to move by {shift:.1f} px between parts of the video{how}. If the "
+             "camera moves, the labels are wrong: check the preview sheet, and leave the video out "
+             "(--max-camera-shift refuses such videos)")
+
+
+def foreground_masks(path: Path, p: StaticCameraParams, progress: Callable[[int], None] | None = None,
+                     warn: Callable[[str], None] | None = None) -> Iterator[np.ndarray]:
+    """bool foreground (shadows excluded) of every frame, from a background model learned on the whole video.
+    A background that moves is reported through `warn`, or raises CameraMovesError above p.max_camera_shift."""
     bg = cv2.createBackgroundSubtractorMOG2(history=p.history, varThreshold=p.var_threshold, detectShadows=True)
     # pass 1, twice: learn the background from all frames at one fixed rate. MOG2's own schedule learns the
     # first frames fastest, so whatever stands there early would stay half-learnt as background.
     rate = -1.0
+    drift = _DriftSampler()
     for _ in range(2):
         n = 0
         for frame in _read_frames(path, p.max_frames):
             bg.apply(frame, learningRate=rate)
+            if rate < 0:
+                drift.add(frame)
             n += 1
             if progress:
                 progress(1)
         if n == 0:
             raise InvalidInputError(f"video {path} has no frames")
+        if rate < 0:
+            _check_camera(path, *background_shift(drift.frames, drift.scale), p, warn)
         rate = 1.0 / min(n, p.history)
     open_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     close_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
@@ -237,3 +334,38 @@ def write_davis_folder(video: Path, tracks: list[Track], out_dir: Path, name: st
     old = [s for s in (split.read_text().split() if split.is_file() else []) if not ours(s)]
     split.write_text("\n".join(old + seq_names) + "\n")
     return seq_names
+
+
+def preview_sheet(out_dir: Path, names: list[str], columns: int = 6, tile_width: int = 240,
+                  max_tiles: int = 48) -> np.ndarray | None:
+    """BGR contact sheet of written sequences: each tile is a sequence's middle frame with its mask tinted red,
+    the mask's box in green and the name and length in yellow (evenly spaced sequences when there are more
+    than max_tiles). None when there is nothing to draw."""
+    out_dir = Path(out_dir)
+    picks = [names[i] for i in np.unique(np.linspace(0, len(names) - 1, min(len(names), max_tiles)).astype(int))] \
+        if names else []
+    tiles = []
+    for name in picks:
+        frames = sorted((out_dir / "JPEGImages" / "480p" / name).glob("*.jpg"))
+        if not frames:
+            continue
+        mid = frames[len(frames) // 2]
+        img = cv2.imread(str(mid))
+        mask = cv2.imread(str(out_dir / "Annotations" / "480p" / name / f"{mid.stem}.png"), cv2.IMREAD_GRAYSCALE)
+        if img is None or mask is None:
+            continue
+        m = mask > 0
+        img[m] = (0.45 * img[m] + (0, 0, 140)).astype(np.uint8)
+        if m.any():
+            ys, xs = np.nonzero(m)
+            cv2.rectangle(img, (int(xs.min()), int(ys.min())), (int(xs.max()), int(ys.max())), (0, 255, 0), 2)
+        h = max(1, round(img.shape[0] * tile_width / img.shape[1]))
+        tile = cv2.resize(img, (tile_width, h), interpolation=cv2.INTER_AREA)
+        cv2.putText(tile, f"{name} ({len(frames)})", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 255, 255), 1)
+        tiles.append(tile)
+    if not tiles:
+        return None
+    h = max(t.shape[0] for t in tiles)
+    tiles = [cv2.copyMakeBorder(t, 0, h - t.shape[0], 0, 0, cv2.BORDER_CONSTANT) for t in tiles]
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % columns)
+    return np.vstack([np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)])
