@@ -9,8 +9,9 @@ follows one object. The other moving objects of the frame stay in it as look-ali
 
 The masks are pseudo-labels: parts that match the background (dark clothes on dark asphalt) drop out, and a
 person standing still fades into the background model. Use them next to exact labels, not instead. A camera
-that pans or drifts turns the whole background into foreground, so such a video is refused (CameraMovesError);
-`preview_sheet` draws one tile per sequence for checking the labels by eye.
+that pans or drifts turns the whole background into foreground: such a video is reported, or refused
+(CameraMovesError) above `max_camera_shift`. `preview_sheet` draws one tile per sequence for checking the labels
+by eye.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
+from rts_ros.data.eval_folders import box_of_mask
 from rts_ros.errors import InvalidInputError
 
 
@@ -357,8 +359,8 @@ def preview_sheet(out_dir: Path, names: list[str], columns: int = 6, tile_width:
         m = mask > 0
         img[m] = (0.45 * img[m] + (0, 0, 140)).astype(np.uint8)
         if m.any():
-            ys, xs = np.nonzero(m)
-            cv2.rectangle(img, (int(xs.min()), int(ys.min())), (int(xs.max()), int(ys.max())), (0, 255, 0), 2)
+            x, y, w, h = (int(v) for v in box_of_mask(m))
+            cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), (0, 255, 0), 2)
         h = max(1, round(img.shape[0] * tile_width / img.shape[1]))
         tile = cv2.resize(img, (tile_width, h), interpolation=cv2.INTER_AREA)
         cv2.putText(tile, f"{name} ({len(frames)})", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 255, 255), 1)
