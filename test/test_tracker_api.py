@@ -197,9 +197,11 @@ def test_mask_logit_bias_follows_the_start_scale_of_the_target():
         starts[name] = t.init_info["mask_logit_bias"]
     assert starts["small"] == -3.5 and starts["large"] == -1.5, starts
     assert -3.5 < starts["target"] < -3.0, starts
-    t = Tracker.from_weights(None, device="cpu", overrides={"mask_logit_bias_scales": [0.5, 1.0]})
+    t = Tracker.from_weights(None, device="cpu",
+                             overrides={"mask_logit_bias": -3.5, "mask_logit_bias_downsampled": -1.5,
+                                        "mask_logit_bias_scales": [0.5, 1.0]})
     t.initialize(seq.frames[0], box=(x, y, w, h))   # 1.11x: past the end of the moved ramp
-    assert t.init_info["mask_logit_bias"] == t.config.mask_logit_bias_downsampled
+    assert t.init_info["mask_logit_bias"] == -1.5
     with pytest.raises(ConfigError, match="mask_logit_bias_downsampled"):
         TrackerConfig(mask_logit_bias_downsampled=float("inf")).validate()
     for bad in ((1.0, 1.0), (0.0, 1.0), (2.0, 1.0), (1.0, float("inf")), (1.0,)):
@@ -319,6 +321,33 @@ def test_relative_not_found_threshold_keeps_a_static_real_target_found():
     assert found[0.8] >= 8 and found[0.0] <= 3, found
     with pytest.raises(ConfigError, match="clf_not_found_relative"):
         TrackerConfig(clf_not_found_relative=1.5).validate()
+
+
+def test_soft_map_in_mask_keeps_the_soft_mass_inside_the_mask():
+    """A pedestrian of opencv-doc's vtest.avi with the shipped model. The soft area (the sum of probabilities
+    that feeds the next frame's size and the memory label) counts only the mask's pixels with soft_map_in_mask,
+    each between 0.5 and 1, so it lies in (0.5, 1] x the mask's pixel count on every frame. Without it (the
+    reference), probability below 0.5 spread over the crop adds mass outside the mask, and the ratio goes
+    above 1 on some frames."""
+    import os
+
+    import cv2
+
+    if not os.path.exists(VTEST):
+        pytest.skip(f"{VTEST} not installed (Debian package opencv-doc)")
+    cap = cv2.VideoCapture(VTEST)
+    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(12)]
+    ratios = {}
+    for on in (False, True):
+        t = Tracker.from_weights(None, device="cpu", overrides={"soft_map_in_mask": on})
+        t.initialize(frames[0], box=(640, 240, 45, 82))
+        ratios[on] = []
+        for f in frames[1:]:
+            r = t.track(f)
+            assert r.mask_area > 100, "the shipped model lost the pedestrian: pick another target"
+            ratios[on].append(t.last_info.soft_area / r.mask_area)
+    assert all(0.5 < q <= 1.0 + 1e-4 for q in ratios[True]), ratios[True]
+    assert max(ratios[False]) > 1.03, ratios[False]
 
 
 def _iou(a, b) -> float:
