@@ -46,7 +46,7 @@ class TrackerConfig:
     mask_logit_bias_downsampled: float | None = None  # bias for targets shrunk into the crop at the start
     mask_logit_bias_scales: tuple[float, float] = (1.0, 2.0)  # start scales where the bias ramp starts and ends
     mask_component: str = "all"                       # not in the reference: keep one blob, 'largest' or 'nearest'
-    soft_map_in_mask: bool = False                    # not in the reference: the soft map (state, memory) only inside the mask
+    soft_map_in_mask: bool = False                    # not in the reference: soft map only inside the mask
     # not in the reference (rts_ros.tracker.box_calibration): map the output box onto the init box's convention
     box_calibration_size_weight: float = 0.0          # power of frame 1's init/mask size ratio; 0 = off
     box_calibration_size_range: tuple[float, float] = (0.5, 2.0)  # clip of that ratio
