@@ -237,12 +237,11 @@ class RTSCore:
             region = paste_region(isz, sample_pos, sample_scale, self.image_hw) if cfg.crop_fill_value <= 0 else None
             roi = region[:4] if region is not None else None
             keep = select_component(binary, cfg.mask_component, self.pos, roi)
-            if keep is None and cfg.soft_map_in_mask:
-                # sub-threshold probability spread over the crop inflates the 'var' size (the next crop grows)
-                keep = binary
             if keep is not None:
-                binary = binary & keep
-                prob = prob * keep
+                binary = keep  # one component of binary
+            if keep is not None or cfg.soft_map_in_mask:
+                # soft_map_in_mask: sub-threshold probability spread over the crop inflates the 'var' size
+                prob = prob * binary
             # the one small host transfer of the frame
             packed = torch.cat([_box_terms(binary, roi), prob.sum().view(1), var_moments(prob[0, 0]),
                                 scores.reshape(-1)]).cpu().numpy()
