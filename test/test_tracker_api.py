@@ -323,6 +323,40 @@ def test_relative_not_found_threshold_keeps_a_static_real_target_found():
         TrackerConfig(clf_not_found_relative=1.5).validate()
 
 
+def test_shipped_model_follows_the_mask_through_a_camera_pan_while_the_classifier_is_lost():
+    """The failure of UAV123's building5: the classifier reports 'not found' on a target the mask still holds,
+    and the camera pans. The reference rule (trust_seg_when_no_clf false) freezes the position, so the target
+    leaves the frozen search area; the shipped model's settings follow the mask. Real frames: the yellow cloth
+    of opencv-doc's vtest.avi, with the first frame translated by 8 px right and 6 px up per frame (a pan), and
+    the classifier forced to 'not found' on every frame."""
+    import os
+
+    import cv2
+
+    if not os.path.exists(VTEST):
+        pytest.skip(f"{VTEST} not installed (Debian package opencv-doc)")
+    cap = cv2.VideoCapture(VTEST)
+    first = cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB)
+    h, w = first.shape[:2]
+    n, step = 18, np.array([8.0, -6.0])
+    frames = [cv2.warpAffine(first, np.float32([[1, 0, k * step[0]], [0, 1, k * step[1]]]), (w, h),
+                             borderMode=cv2.BORDER_REPLICATE) for k in range(n)]
+    box0 = np.array([70.0, 497.0, 90.0, 30.0])
+    lost_clf = {"clf_target_not_found_threshold": 1e6, "clf_not_found_relative": 0.0}
+    final_iou = {}
+    for name, over in (("shipped", lost_clf), ("reference rule", {**lost_clf, "trust_seg_when_no_clf": False})):
+        t = Tracker.from_weights(None, device="cpu", overrides=over)
+        if name == "shipped":
+            assert t.config.trust_seg_when_no_clf, "the shipped settings no longer follow the mask"
+        t.initialize(frames[0], box=tuple(box0))
+        for k in range(1, n):
+            r = t.track(frames[k])
+            assert t.last_info.clf_flag == "not_found"
+        moved = box0 + np.r_[(n - 1) * step, 0, 0]
+        final_iou[name] = _iou(r.box, tuple(moved))
+    assert final_iou["shipped"] > 0.3 and final_iou["reference rule"] < 0.1, final_iou
+
+
 def test_soft_map_in_mask_keeps_the_soft_mass_inside_the_mask():
     """A pedestrian of opencv-doc's vtest.avi with the shipped model. The soft area (the sum of probabilities
     that feeds the next frame's size and the memory label) counts only the mask's pixels with soft_map_in_mask,
