@@ -283,12 +283,8 @@ def test_mask_component_keeps_one_blob_of_the_same_mask():
 VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 
 
-def test_relative_not_found_threshold_keeps_a_static_real_target_found():
-    """A yellow cloth on the lawn of opencv-doc's vtest.avi (real camera frames; the cloth does not move): the
-    shipped model's classifier answers its own init sample with a peak below the absolute 0.3 threshold, so with
-    the reference rule every frame below 0.3 is 'not found'. (The stone this test used before scores 0.47 since
-    the model trained on the video's pedestrians.) With clf_not_found_relative the threshold is that
-    fraction of the init peak, and the cloth is found where the same scores were rejected before."""
+def _vtest_frames(n: int) -> list[np.ndarray]:
+    """The first n frames of opencv-doc's vtest.avi as RGB arrays (skips the test where it is not installed)."""
     import os
 
     import cv2
@@ -296,7 +292,16 @@ def test_relative_not_found_threshold_keeps_a_static_real_target_found():
     if not os.path.exists(VTEST):
         pytest.skip(f"{VTEST} not installed (Debian package opencv-doc)")
     cap = cv2.VideoCapture(VTEST)
-    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(12)]
+    return [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(n)]
+
+
+def test_relative_not_found_threshold_keeps_a_static_real_target_found():
+    """A yellow cloth on the lawn of opencv-doc's vtest.avi (real camera frames; the cloth does not move): the
+    shipped model's classifier answers its own init sample with a peak below the absolute 0.3 threshold, so with
+    the reference rule every frame below 0.3 is 'not found'. (The stone this test used before scores 0.47 since
+    the model trained on the video's pedestrians.) With clf_not_found_relative the threshold is that
+    fraction of the init peak, and the cloth is found where the same scores were rejected before."""
+    frames = _vtest_frames(12)
     box = (70, 497, 90, 30)
     runs = {}
     for rel in (0.0, 0.8):
@@ -329,14 +334,9 @@ def test_shipped_model_follows_the_mask_through_a_camera_pan_while_the_classifie
     leaves the frozen search area; the shipped model's settings follow the mask. Real frames: the yellow cloth
     of opencv-doc's vtest.avi, with the first frame translated by 8 px right and 6 px up per frame (a pan), and
     the classifier forced to 'not found' on every frame."""
-    import os
-
     import cv2
 
-    if not os.path.exists(VTEST):
-        pytest.skip(f"{VTEST} not installed (Debian package opencv-doc)")
-    cap = cv2.VideoCapture(VTEST)
-    first = cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB)
+    first = _vtest_frames(1)[0]
     h, w = first.shape[:2]
     n, step = 18, np.array([8.0, -6.0])
     frames = [cv2.warpAffine(first, np.float32([[1, 0, k * step[0]], [0, 1, k * step[1]]]), (w, h),
@@ -363,14 +363,7 @@ def test_soft_map_in_mask_keeps_the_soft_mass_inside_the_mask():
     each between 0.5 and 1, so it lies in (0.5, 1] x the mask's pixel count on every frame. Without it (the
     reference), probability below 0.5 spread over the crop adds mass outside the mask, and the ratio goes
     above 1 on some frames."""
-    import os
-
-    import cv2
-
-    if not os.path.exists(VTEST):
-        pytest.skip(f"{VTEST} not installed (Debian package opencv-doc)")
-    cap = cv2.VideoCapture(VTEST)
-    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(12)]
+    frames = _vtest_frames(12)
     ratios = {}
     for on in (False, True):
         t = Tracker.from_weights(None, device="cpu", overrides={"soft_map_in_mask": on})
