@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from rts_ros.errors import ConfigError
 from rts_ros.tracker.augment import augment_first_frame, gauss_kernel_1d, gaussian_blur
+from rts_ros.tracker.config import TrackerConfig
 from rts_ros.tracker.geometry import EMPTY_BOX, box_to_state, crop_box, seg_to_state_var, tight_box
 from rts_ros.tracker.labels import gaussian_label, label_center, label_sigma
 from rts_ros.tracker.localize import LocaliseParams, localise
@@ -155,6 +157,31 @@ def test_grabcut_box_init_on_the_fixture_frame(parity):
     assert small.shape == gt.shape and (small & gt).sum() / (small | gt).sum() >= 0.9
     assert (small != m).sum() > 50  # it was cut coarser (129 pixels differ), not at full resolution
     assert not small[:76].any() and not small[:, :97].any() and not small[76 + 58:].any()
+
+
+def test_grabcut_fallbacks_when_it_finds_nothing(parity):
+    """Where GrabCut finds nothing: the inscribed ellipse (grabcut_fallback 'ellipse') has the box as its tight
+    box and pi/4 of its area; the default stays the filled box. On a real frame the ellipse replaces only a
+    failed cut: the fixture frame cut at 200 pixels finds nothing, at full resolution the target."""
+    cv2 = pytest.importorskip("cv2")
+    from rts_ros.data.eval_folders import box_of_mask
+    from rts_ros.tracker.box_init import grabcut_mask
+
+    flat = np.zeros((120, 160, 3), np.uint8)
+    box = (30, 20, 60, 80)
+    assert grabcut_mask(flat, box).sum() == 60 * 80
+    ell = grabcut_mask(flat, box, fallback="ellipse")
+    np.testing.assert_allclose(box_of_mask(ell), box, atol=1)
+    assert abs(ell.sum() / (60 * 80) - np.pi / 4) < 0.02
+    img = cv2.cvtColor(cv2.imread(str(parity / "tracker" / "frames" / "000.png")), cv2.COLOR_BGR2RGB)
+    assert grabcut_mask(img, (97, 76, 46, 58), max_pixels=200).sum() == 46 * 58  # found nothing: the box
+    failed = grabcut_mask(img, (97, 76, 46, 58), max_pixels=200, fallback="ellipse")
+    np.testing.assert_allclose(box_of_mask(failed), (97, 76, 46, 58), atol=1)
+    assert abs(failed.sum() / (46 * 58) - np.pi / 4) < 0.04  # the drawn outline adds about one pixel per side
+    found = grabcut_mask(img, (97, 76, 46, 58))
+    np.testing.assert_array_equal(grabcut_mask(img, (97, 76, 46, 58), fallback="ellipse"), found)
+    with pytest.raises(ConfigError, match="grabcut_fallback"):
+        TrackerConfig(grabcut_fallback="circle").validate()
 
 
 def test_grabcut_learns_from_the_surroundings_of_the_box_only():

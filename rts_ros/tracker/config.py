@@ -66,6 +66,7 @@ class TrackerConfig:
     # --- box initialisation (STA) ---------------------------------------------------------------
     box_init: str = "auto"                            # auto: STA if the weights folder has it, else GrabCut
     grabcut_margin: float = 1.0                       # GrabCut window: the box + this many box sizes per side
+    grabcut_fallback: str = "box"                     # start mask when GrabCut finds nothing: 'box' or 'ellipse'
     sta_image_sample_size: tuple[int, int] = (480, 832)
     sta_search_area_scale: float = 4.0
     sta_border_mode: str = "replicate"
@@ -156,6 +157,8 @@ class TrackerConfig:
         for name in ("border_mode", "sta_border_mode"):
             if getattr(self, name) not in BORDER_MODES:
                 raise bad(name, f"must be one of {BORDER_MODES}")
+        if self.grabcut_fallback not in ("box", "ellipse"):
+            raise bad("grabcut_fallback", "must be 'box' or 'ellipse' (the start mask when GrabCut finds nothing)")
         if not 0 < self.grabcut_margin <= 10:
             raise bad("grabcut_margin", "must be in (0, 10] box sizes (the background GrabCut learns from)")
         if self.box_init not in BOX_INIT:

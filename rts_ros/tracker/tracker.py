@@ -192,7 +192,9 @@ class Tracker:
             if bool(m.any()):
                 return m
             log.warning("STA produced an empty mask for box %s; falling back to GrabCut", box)
-        return torch.from_numpy(grabcut_mask(img, box, margin=self.config.grabcut_margin)).to(self._device)
+        cfg = self.config
+        mask = grabcut_mask(img, box, margin=cfg.grabcut_margin, fallback=cfg.grabcut_fallback)
+        return torch.from_numpy(mask).to(self._device)
 
 
 def model_config(rts_meta: dict, overrides: dict | None = None) -> TrackerConfig:
