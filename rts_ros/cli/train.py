@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                     trainer.export(args.export)
                 print(f"rts-train: stopped at step {step}/{trainer.total_steps}; weights in "
                       f"{Path(args.output) / 'final'}, log {Path(args.output) / 'loss_log.csv'}")
+            trainer.wait_for_all()
         finally:
             trainer.close()
     except RTSError as exc:

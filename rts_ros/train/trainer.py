@@ -305,6 +305,12 @@ class Trainer:
             bar.close()
         return self.step
 
+    def wait_for_all(self) -> None:
+        """Barrier on the normal way out: no process tears the group down while rank 0 still exports (one gloo
+        rank that destroyed its group early died with SIGABRT in a CI run)."""
+        if self.dist.world > 1 and dist.is_initialized():
+            dist.barrier()
+
     def close(self) -> None:
         if self.dist.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
