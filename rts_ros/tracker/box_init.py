@@ -81,24 +81,9 @@ def grabcut_mask(image_rgb: np.ndarray, box, iterations: int = 5, margin: float 
         return rect_mask  # too small, or no background around the box to learn from
     window = np.ascontiguousarray(image_rgb[Y0:Y1, X0:X1])
     shrink = min(1.0, float(np.sqrt(max_pixels / window[..., 0].size)))
-    m = np.zeros((H, W), bool)
-    m[Y0:Y1, X0:X1] = _grabcut_window(window, (x0 - X0, y0 - Y0, x1 - x0, y1 - y0), shrink, iterations)
-    m &= rect_mask
-    if m.sum() < 0.05 * rect_mask.sum():
-        log.warning("GrabCut found almost nothing in the box; using the %s as the initial mask",
-                    "inscribed ellipse" if fallback == "ellipse" else "box")
-        return _ellipse_in(rect_mask, box) if fallback == "ellipse" else rect_mask
-    return m
-
-
-def _grabcut_window(window: np.ndarray, rect, shrink: float, iterations: int) -> np.ndarray:
-    """bool foreground of ``window`` (RGB) after GrabCut in ``rect`` (x, y, w, h), cut at ``shrink`` x its
-    resolution; all False when GrabCut fails."""
-    import cv2
-
-    full_wh = (window.shape[1], window.shape[0])
+    rect = (x0 - X0, y0 - Y0, x1 - x0, y1 - y0)
     if shrink < 1.0:
-        small_wh = (max(1, round(full_wh[0] * shrink)), max(1, round(full_wh[1] * shrink)))
+        small_wh = (max(1, round((X1 - X0) * shrink)), max(1, round((Y1 - Y0) * shrink)))
         window = cv2.resize(window, small_wh, interpolation=cv2.INTER_AREA)
         rect = tuple(int(round(v * shrink)) for v in rect)
     gc = np.zeros(window.shape[:2], np.uint8)
@@ -109,9 +94,15 @@ def _grabcut_window(window: np.ndarray, rect, shrink: float, iterations: int) ->
     try:
         cv2.grabCut(cv2.cvtColor(window, cv2.COLOR_RGB2BGR), gc, rect, bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
     except cv2.error as e:  # degenerate colour models (e.g. a flat image)
-        log.warning("GrabCut failed (%s)", e)
-        return np.zeros(window.shape[:2], bool)
+        log.warning("GrabCut failed (%s); using the %s as the initial mask", e, fallback)
+        return _ellipse_in(rect_mask, box) if fallback == "ellipse" else rect_mask
     fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.float32)
-    if shrink < 1.0:  # back to full resolution (the caller keeps it inside the box)
-        fg = cv2.resize(fg, full_wh, interpolation=cv2.INTER_LINEAR)
-    return fg > 0.5
+    if shrink < 1.0:  # back to full resolution, kept inside the box
+        fg = cv2.resize(fg, (X1 - X0, Y1 - Y0), interpolation=cv2.INTER_LINEAR)
+    m = np.zeros((H, W), bool)
+    m[Y0:Y1, X0:X1] = fg > 0.5
+    m &= rect_mask
+    if m.sum() < 0.05 * rect_mask.sum():
+        log.warning("GrabCut found almost nothing in the box; using the %s as the initial mask", fallback)
+        return _ellipse_in(rect_mask, box) if fallback == "ellipse" else rect_mask
+    return m
