@@ -41,11 +41,13 @@ def sta_mask(sta, image: torch.Tensor, box, cfg) -> torch.Tensor:
     return (full > 0)[0, 0]
 
 
-def _ellipse_in(rect_mask: np.ndarray, box) -> np.ndarray:
-    """The ellipse inscribed in ``box`` (x, y, w, h), inside ``rect_mask``: drops the box corners, which on most
-    targets are background."""
+def _fallback_mask(rect_mask: np.ndarray, box, mode: str) -> np.ndarray:
+    """The start mask where GrabCut gives none: the filled box (``mode`` 'box') or the ellipse inscribed in
+    ``box`` (x, y, w, h), which drops the box corners, on most targets background."""
     import cv2
 
+    if mode != "ellipse":
+        return rect_mask
     x, y, w, h = (float(v) for v in box)
     m = np.zeros(rect_mask.shape, np.uint8)
     centre = (int(round(x + w / 2)), int(round(y + h / 2)))
@@ -95,7 +97,7 @@ def grabcut_mask(image_rgb: np.ndarray, box, iterations: int = 5, margin: float 
         cv2.grabCut(cv2.cvtColor(window, cv2.COLOR_RGB2BGR), gc, rect, bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
     except cv2.error as e:  # degenerate colour models (e.g. a flat image)
         log.warning("GrabCut failed (%s); using the %s as the initial mask", e, fallback)
-        return _ellipse_in(rect_mask, box) if fallback == "ellipse" else rect_mask
+        return _fallback_mask(rect_mask, box, fallback)
     fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.float32)
     if shrink < 1.0:  # back to full resolution, kept inside the box
         fg = cv2.resize(fg, (X1 - X0, Y1 - Y0), interpolation=cv2.INTER_LINEAR)
@@ -104,5 +106,5 @@ def grabcut_mask(image_rgb: np.ndarray, box, iterations: int = 5, margin: float 
     m &= rect_mask
     if m.sum() < 0.05 * rect_mask.sum():
         log.warning("GrabCut found almost nothing in the box; using the %s as the initial mask", fallback)
-        return _ellipse_in(rect_mask, box) if fallback == "ellipse" else rect_mask
+        return _fallback_mask(rect_mask, box, fallback)
     return m

@@ -19,6 +19,7 @@ MASK_COMPONENT_MODES = ("all", "largest", "nearest")   # 'all' = the reference (
 
 BORDER_MODES = ("inside_major", "inside", "replicate")
 BOX_INIT = ("auto", "sta", "grabcut")
+GRABCUT_FALLBACKS = ("box", "ellipse")                 # start mask where GrabCut finds nothing
 
 
 @dataclass
@@ -157,8 +158,8 @@ class TrackerConfig:
         for name in ("border_mode", "sta_border_mode"):
             if getattr(self, name) not in BORDER_MODES:
                 raise bad(name, f"must be one of {BORDER_MODES}")
-        if self.grabcut_fallback not in ("box", "ellipse"):
-            raise bad("grabcut_fallback", "must be 'box' or 'ellipse' (the start mask when GrabCut finds nothing)")
+        if self.grabcut_fallback not in GRABCUT_FALLBACKS:
+            raise bad("grabcut_fallback", f"must be one of {GRABCUT_FALLBACKS} (the start mask where GrabCut fails)")
         if not 0 < self.grabcut_margin <= 10:
             raise bad("grabcut_margin", "must be in (0, 10] box sizes (the background GrabCut learns from)")
         if self.box_init not in BOX_INIT:
