@@ -9,7 +9,7 @@ from rts_ros.data.eval_folders import find_sequences, parse_groundtruth
 from rts_ros.data.synthetic import SynthConfig, generate_sequence
 from rts_ros.data.synthetic_io import write_sequence_folder
 from rts_ros.errors import InvalidInputError
-from rts_ros.eval.report import summarize, write_reports
+from rts_ros.eval.report import paired_auc, summarize, write_reports
 from rts_ros.eval.runner import merge_runs, run_sequence
 from rts_ros.eval.trackers import STATUSES, OpenCVTracker, Prediction, RTSTracker, make_tracker
 
@@ -155,13 +155,31 @@ def test_rts_command_writes_table_csv_and_plots(synth_dir, tmp_path, capsys):
                  "--max-frames", "12"]) == 0
     printed = capsys.readouterr().out
     assert "| csrt | 2 | 24 |" in printed and "| kcf | 2 | 24 |" in printed
-    for name in ("success_plot.png", "precision_plot.png"):
+    for name in ("success_plot.png", "precision_plot.png", "per_sequence_plot.png"):
         img = cv2.imread(str(out / name))
         assert img is not None and img.shape[0] > 100 and img.std() > 0, name
     rows = list(csv.reader((out / "per_sequence.csv").open()))
     assert len(rows) == 1 + 4 and rows[0][:2] == ["tracker", "sequence"]
     preds = np.loadtxt(out / "predictions" / "csrt" / "synth_1000.txt", delimiter=",")
     assert preds.shape == (12, 4)
+
+
+def test_per_sequence_comparison_pairs_each_sequence_with_itself(synth_dir, tmp_path):
+    """The first tracker's AUC on a sequence is paired with the other's on the same sequence, whatever the order
+    of the results; the per-sequence plot is written for two trackers and not for one."""
+    s0, s1 = find_sequences(synth_dir)
+    st0, st1 = run_sequence(Static(), s0), run_sequence(Static(), s1, max_frames=10)
+    assert st0.auc != st1.auc, "the two sequences must score differently for the pairing to be tested"
+    results = [run_sequence(Oracle(s1), s1), st0, st1, run_sequence(Oracle(s0), s0)]
+    names, first, other = paired_auc(results, "oracle", "static")
+    assert names == [s1.name, s0.name]
+    assert first == pytest.approx([20 / 21, 20 / 21]) and list(other) == [st1.auc, st0.auc]
+    assert paired_auc(results, "static", "nobody")[0] == []
+    paths = write_reports(tmp_path / "two", results, summarize(results), "t")
+    img = cv2.imread(str(paths["per_sequence_plot"]))
+    assert img is not None and img.std() > 0
+    paths = write_reports(tmp_path / "one", results[1:3], summarize(results[1:3]), "t")
+    assert "per_sequence_plot" not in paths and not (tmp_path / "one" / "per_sequence_plot.png").exists()
 
 
 def test_report_marks_missing_mask_metrics(synth_dir, tmp_path):

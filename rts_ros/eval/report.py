@@ -101,7 +101,8 @@ def markdown_table(summaries: list[Summary]) -> str:
 
 def write_reports(out_dir: Path, results: list[SequenceResult], summaries: list[Summary],
                   title: str = "rts-eval") -> dict[str, Path]:
-    """Write results.md/.csv, per_sequence.csv, predictions/ and the two plots; return their paths."""
+    """Write results.md/.csv, per_sequence.csv, predictions/ and the plots (success, precision, and per sequence
+    when there are two trackers or more); return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out_dir / "results.md", "csv": out_dir / "results.csv",
@@ -124,7 +125,48 @@ def write_reports(out_dir: Path, results: list[SequenceResult], summaries: list[
         pred_dir.mkdir(parents=True, exist_ok=True)
         np.savetxt(pred_dir / f"{r.sequence}.txt", r.pred_boxes, fmt="%.2f", delimiter=",")
     paths.update(write_plots(out_dir, summaries, title))
+    if len(summaries) > 1:
+        paths["per_sequence_plot"] = write_per_sequence_plot(out_dir, results, title)
     return paths
+
+
+def paired_auc(results: list[SequenceResult], first: str, other: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(sequences, AUCs of ``first``, AUCs of ``other``) over the sequences both trackers scored, in order."""
+    by = {(r.tracker, r.sequence): r.auc for r in results if len(r.ious)}
+    names = [r.sequence for r in results if r.tracker == first and (other, r.sequence) in by]
+    return (names, np.array([by[(first, n)] for n in names], float),
+            np.array([by[(other, n)] for n in names], float))
+
+
+def write_per_sequence_plot(out_dir: Path, results: list[SequenceResult], title: str) -> Path:
+    """per_sequence_plot.png: the first tracker's success AUC on each sequence against each other tracker's.
+
+    A mean over sequences can hide two trackers that each win big on different sequences; this shows it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(r.tracker for r in results))
+    first = names[0]
+    fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=100)
+    for other in names[1:]:
+        _, a, b = paired_auc(results, first, other)
+        if not len(a):
+            continue
+        d = a - b
+        ax.scatter(b, a, alpha=0.7, label=f"vs {other}: mean {d.mean():+.3f}, ahead on {np.mean(d > 0):.0%}, "
+                                          f"|diff| > 0.2 on {np.mean(np.abs(d) > 0.2):.0%}")
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set(xlabel="other tracker's success AUC", ylabel=f"{first} success AUC", xlim=(0, 1), ylim=(0, 1))
+    ax.set_title(textwrap.fill(f"Per sequence ({title}): above the line, {first} is ahead", 60), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path = Path(out_dir) / "per_sequence_plot.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def write_plots(out_dir: Path, summaries: list[Summary], title: str) -> dict[str, Path]:
