@@ -142,11 +142,7 @@ def write_per_sequence_plot(out_dir: Path, results: list[SequenceResult], title:
     """per_sequence_plot.png: the first tracker's success AUC on each sequence against each other tracker's.
 
     A mean over sequences can hide two trackers that each win big on different sequences; this shows it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     names = list(dict.fromkeys(r.tracker for r in results))
     first = names[0]
     fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=100)
@@ -169,12 +165,18 @@ def write_per_sequence_plot(out_dir: Path, results: list[SequenceResult], title:
     return path
 
 
-def write_plots(out_dir: Path, summaries: list[Summary], title: str) -> dict[str, Path]:
+def _pyplot():
+    """matplotlib's pyplot on the file-only backend (no display on a robot or in CI)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def write_plots(out_dir: Path, summaries: list[Summary], title: str) -> dict[str, Path]:
+    plt = _pyplot()
     paths = {"success_plot": Path(out_dir) / "success_plot.png",
              "precision_plot": Path(out_dir) / "precision_plot.png"}
     by_auc = sorted(summaries, key=lambda s: -np.nan_to_num(s.auc, nan=-1))
