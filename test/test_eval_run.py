@@ -182,6 +182,26 @@ def test_per_sequence_comparison_pairs_each_sequence_with_itself(synth_dir, tmp_
     assert "per_sequence_plot" not in paths and not (tmp_path / "one" / "per_sequence_plot.png").exists()
 
 
+def test_same_sequence_name_under_two_roots_stays_two_sequences(synth_dir, tmp_path, capsys):
+    """Two data roots holding a sequence of the same name: both are evaluated, each under a name qualified by
+    its root, with its own per-sequence row and prediction file; unique names stay as they are."""
+    import shutil
+
+    from rts_ros.cli.evaluate import main
+
+    for root in ("left", "right"):
+        shutil.copytree(synth_dir / "synth_1000", tmp_path / root / "synth_1000")
+    shutil.copytree(synth_dir / "synth_1001", tmp_path / "right" / "synth_1001")
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "left"), str(tmp_path / "right"), "--trackers", "csrt", "--out", str(out),
+                 "--no-progress", "--max-frames", "6"]) == 0
+    assert "| csrt | 3 | 18 |" in capsys.readouterr().out
+    rows = list(csv.DictReader((out / "per_sequence.csv").open()))
+    assert [r["sequence"] for r in rows] == ["left_synth_1000", "right_synth_1000", "synth_1001"]
+    assert sorted(p.name for p in (out / "predictions" / "csrt").iterdir()) == [
+        "left_synth_1000.txt", "right_synth_1000.txt", "synth_1001.txt"]
+
+
 def test_report_marks_missing_mask_metrics(synth_dir, tmp_path):
     seq = find_sequences(synth_dir)[0]
     results = [run_sequence(Static(), seq), run_sequence(Oracle(seq), seq)]

@@ -58,18 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from tqdm import tqdm
 
-        from rts_ros.data.eval_folders import find_sequences
+        from rts_ros.data.eval_folders import find_sequences, qualify_duplicate_names
         from rts_ros.eval.report import markdown_table, summarize, write_reports, write_start_shifts
         from rts_ros.eval.runner import START_SHIFTS, merge_runs, run_sequence
         from rts_ros.eval.trackers import make_tracker
 
         _set_threads(args.threads)
-        seqs = [s for d in args.data for s in find_sequences(d)]
+        found = [(d, s) for d in args.data for s in find_sequences(d)]
         if args.sequences:
             keep = {n.strip() for n in args.sequences.split(",") if n.strip()}
-            seqs = [s for s in seqs if s.name in keep]
-            if not seqs:
+            found = [(d, s) for d, s in found if s.name in keep]
+            if not found:
                 raise RTSError(f"none of the sequences {sorted(keep)} was found under {args.data}")
+        seqs = qualify_duplicate_names(found)
         names = [n.strip() for n in args.trackers.split(",") if n.strip()]
         if not names:
             raise RTSError("--trackers is empty: give e.g. rts,csrt,kcf")

@@ -53,6 +53,25 @@ class EvalSequence:
         return ids == self.object_id if self.object_id is not None else ids > 0
 
 
+def qualify_duplicate_names(found: list[tuple[Path, EvalSequence]]) -> list[EvalSequence]:
+    """The sequences of several data roots, each (root, sequence). A name that occurs more than once becomes
+    ``<root folder>_<name>`` (and gets ``_2``, ``_3``... if that still repeats), so results, per-sequence rows
+    and prediction files of different sequences never share a name."""
+    from collections import Counter
+    from dataclasses import replace
+
+    counts = Counter(seq.name for _, seq in found)
+    out, used = [], set()
+    for root, seq in found:
+        name = seq.name if counts[seq.name] == 1 else f"{Path(root).name}_{seq.name}"
+        base, k = name, 2
+        while name in used:
+            name, k = f"{base}_{k}", k + 1
+        used.add(name)
+        out.append(seq if name == seq.name else replace(seq, name=name))
+    return out
+
+
 def parse_groundtruth(text: str, source: str = "groundtruth") -> np.ndarray:
     """(N, 4) boxes from ``x,y,w,h`` lines; absent targets (NaN, empty size) become NaN rows."""
     rows = []
