@@ -107,6 +107,25 @@ def test_youtubevos_and_davis_readers(tmp_path):
         assert fr.mask.sum() == 200
 
 
+def test_davis_2016_grey_masks_are_one_object(tmp_path):
+    # DAVIS 2016 stores its one object as 0/255 grey PNGs; the 2017 reading (255 = void) found no object.
+    davis = tmp_path / "davis16"
+    img_dir, anno_dir = davis / "JPEGImages" / "480p" / "bear", davis / "Annotations" / "480p" / "bear"
+    img_dir.mkdir(parents=True)
+    anno_dir.mkdir(parents=True)
+    for i in range(3):
+        cv2.imwrite(str(img_dir / f"{i:05d}.jpg"), _frame(i))
+        cv2.imwrite(str(anno_dir / f"{i:05d}.png"), (_ids(i) == 1).astype(np.uint8) * 255)
+    (davis / "ImageSets" / "2016").mkdir(parents=True)
+    (davis / "ImageSets" / "2016" / "train.txt").write_text("bear\n")
+    ds = DAVIS(davis, year="2016")
+    assert len(ds) == 1
+    np.testing.assert_array_equal(ds.visible(0), [True, True, True])
+    fr = ds.frame(0, 2)
+    np.testing.assert_allclose(fr.box, [12, 10, 20, 10])
+    assert fr.mask.sum() == 200 and set(np.unique(fr.mask)) == {0, 1}
+
+
 def test_choose_frames_rules():
     rng = np.random.default_rng(0)
     assert choose_frames(np.ones(8, bool), rng) is None          # needs > 8 visible frames

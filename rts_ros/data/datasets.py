@@ -292,7 +292,11 @@ class YouTubeVOS(_IndexMaskDataset):
 
 
 class DAVIS(_IndexMaskDataset):
-    """DAVIS 2017: <root>/{JPEGImages,Annotations}/<res>/<seq>/*.{jpg,png}, ImageSets/<year>/<split>.txt."""
+    """DAVIS: <root>/{JPEGImages,Annotations}/<res>/<seq>/*.{jpg,png}, ImageSets/<year>/<split>.txt.
+
+    DAVIS 2017 stores palette ids (255 marks void pixels). DAVIS 2016 stores its one object as 0/255 grey
+    PNGs: a video whose first annotation holds only 0 and 255 is read as that one object (id 255).
+    """
     name = "davis"
 
     def __init__(self, root: str | Path, split: str = "train", year: str = "2017", resolution: str = "480p",
@@ -310,7 +314,10 @@ class DAVIS(_IndexMaskDataset):
                                            root / "Annotations" / resolution / name)
             if not annos:
                 continue
-            ids = sorted(set(np.unique(read_index_png(annos[0]))) - {0, 255})
+            values = set(np.unique(read_index_png(annos[0])).tolist())
+            ids = sorted(values - {0, 255})
+            if not ids and 255 in values:
+                ids = [255]
             for obj in ids:
                 entries.append((name, images, annos, int(obj)))
         super().__init__(entries)
