@@ -79,6 +79,14 @@ def read_index_png(path: Path) -> np.ndarray:
     return ids
 
 
+def object_ids(annotation: np.ndarray) -> list[int]:
+    """Object ids of a VOS annotation: palette ids without 0 (background) and 255 (DAVIS 2017's void), or
+    [255] for DAVIS 2016's binary 0/255 masks, where 255 is the one object."""
+    values = {int(v) for v in np.unique(annotation)}
+    ids = sorted(values - {0, 255})
+    return ids if ids or 255 not in values else [255]
+
+
 def box_from_mask(mask: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
@@ -294,8 +302,8 @@ class YouTubeVOS(_IndexMaskDataset):
 class DAVIS(_IndexMaskDataset):
     """DAVIS: <root>/{JPEGImages,Annotations}/<res>/<seq>/*.{jpg,png}, ImageSets/<year>/<split>.txt.
 
-    DAVIS 2017 stores palette ids (255 marks void pixels). DAVIS 2016 stores its one object as 0/255 grey
-    PNGs: a video whose first annotation holds only 0 and 255 is read as that one object (id 255).
+    One sequence per object of the first annotation (``object_ids``: DAVIS 2017 palette ids, or DAVIS 2016's
+    one 0/255 object).
     """
     name = "davis"
 
@@ -314,11 +322,7 @@ class DAVIS(_IndexMaskDataset):
                                            root / "Annotations" / resolution / name)
             if not annos:
                 continue
-            values = set(np.unique(read_index_png(annos[0])).tolist())
-            ids = sorted(values - {0, 255})
-            if not ids and 255 in values:
-                ids = [255]
-            for obj in ids:
+            for obj in object_ids(read_index_png(annos[0])):
                 entries.append((name, images, annos, int(obj)))
         super().__init__(entries)
 

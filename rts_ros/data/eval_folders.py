@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rts_ros.data.datasets import read_index_png, read_rgb
+from rts_ros.data.datasets import object_ids, read_index_png, read_rgb
 from rts_ros.errors import InvalidInputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -175,10 +175,7 @@ def _split_objects(name: str, frames: list[Path], masks: list[Path | None]) -> l
     first = next((i for i, m in enumerate(masks) if m is not None), None)
     if first is None:
         return []
-    values = {int(v) for v in np.unique(read_index_png(masks[first]))}
-    ids = sorted(values - {0, 255})  # 255 marks void pixels beside palette ids (DAVIS 2017)
-    if not ids and 255 in values:    # binary 0/255 masks (DAVIS 2016): 255 is the one object
-        ids = [255]
+    ids = object_ids(read_index_png(masks[first]))
     out = []
     for oid in ids:
         seq = EvalSequence(name if len(ids) == 1 else f"{name}_{oid}", frames, np.full((len(frames), 4), np.nan),
