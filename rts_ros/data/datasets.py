@@ -323,7 +323,7 @@ class DAVIS(_IndexMaskDataset):
             if not annos:
                 continue
             for obj in object_ids(read_index_png(annos[0])):
-                entries.append((name, images, annos, int(obj)))
+                entries.append((name, images, annos, obj))
         super().__init__(entries)
 
 

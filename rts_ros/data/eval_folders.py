@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +58,6 @@ def qualify_duplicate_names(found: list[tuple[Path, EvalSequence]]) -> list[Eval
     """The sequences of several data roots, each (root, sequence). A name that occurs more than once becomes
     ``<root folder>_<name>`` (and gets ``_2``, ``_3``... if that still repeats), so results, per-sequence rows
     and prediction files of different sequences never share a name."""
-    from collections import Counter
-    from dataclasses import replace
-
     counts = Counter(seq.name for _, seq in found)
     out, used = [], set()
     for root, seq in found:
