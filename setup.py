@@ -1,4 +1,5 @@
 """pip install of the rts_ros library and its command lines (colcon builds with CMakeLists.txt)."""
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -13,7 +14,8 @@ setup(
     package_data={"rts_ros": ["py.typed"]},
     data_files=[
         ("share/rts_ros/weights/default", glob("weights/default/*")),
-        ("share/rts_ros/config", glob("config/*")),
+        ("share/rts_ros/config", [f for f in glob("config/*") if os.path.isfile(f)]),
+        ("share/rts_ros/config/eval_sets", glob("config/eval_sets/*.yaml")),
         ("share/rts_ros/launch", glob("launch/*.py")),
     ],
     install_requires=[
@@ -37,6 +39,7 @@ setup(
             "rts-synth=rts_ros.cli.synth:main",
             "rts-label-static=rts_ros.cli.label_static:main",
             "rts-average=rts_ros.cli.average:main",
+            "rts-eval-sets=rts_ros.cli.eval_sets:main",
             "rts_tracker=rts_ros.ros.main:main",
         ]
     },
