@@ -148,6 +148,8 @@ def test_frames_and_boxes_that_do_not_pair_are_refused(tmp_path, source):
     (("name: C,", "name: A,"), "names repeat"),
     (("boxes_member: rectangles", "member: rectangles"), "unknown keys"),
     (("commit: " + "a" * 40, "commit: " + "1" * 40), "in quotes"),
+    (("name: A,", "name: ../A,"), "plain folder name"),
+    (("name: demo_boxes", "name: demo_boxes\nmask: x"), "unknown keys"),
 ])
 def test_manifest_errors_are_clear(tmp_path, edit, message):
     text = BOXES.format(commit="a" * 40).replace(*edit)

@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                     m = load_manifest(path)
                     print(f"{path.stem}: {len(m.sequences)} {m.layout} sequences ({path})")
                     print("    " + " ".join(s.name for s in m.sequences))
+                    if m.note:
+                        print("    note: " + m.note)
             return 0
         if not args.sets:
             parser.error("name at least one set, or --list")

@@ -27,6 +27,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")     # becomes a folder name: no separators, no ".."
 
 
 class SourceError(RTSError):
@@ -94,14 +95,22 @@ def load_manifest(path: str | Path) -> EvalSetManifest:
     fields = (("repo", "commit", "frames", "boxes", "frame_range", "box_range", "box_format", "boxes_member",
                "box_decimals")
               if layout == "boxes" else ("repo", "commit", "frames", "masks"))
+    unknown = set(data) - set(fields) - {"name", "layout", "note", "sequences"}
+    if unknown:
+        raise ConfigError(f"{p}: unknown keys {sorted(unknown)}; allowed: name, layout, note, sequences, "
+                          f"{', '.join(fields)}")
+    set_name = str(data.get("name") or p.stem)
+    if not _NAME.match(set_name):
+        raise ConfigError(f"{p}: the set name {set_name!r} must be a plain folder name")
     defaults = {k: data[k] for k in fields if k in data}
     items = []
     for i, entry in enumerate(data["sequences"]):
         where = f"{p}: sequences[{i}]"
         if isinstance(entry, str):
             entry = {"name": entry}
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
-            raise ConfigError(f"{where}: each sequence is a name or a mapping with `name:`")
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not _NAME.match(entry["name"]):
+            raise ConfigError(f"{where}: each sequence is a name or a mapping with `name:`, and a name is a plain "
+                              f"folder name (letters, digits, _ . -)")
         unknown = set(entry) - set(fields) - {"name"}
         if unknown:
             raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: name, {', '.join(fields)}")
@@ -136,7 +145,7 @@ def load_manifest(path: str | Path) -> EvalSetManifest:
     names = [s.name for s in items]
     if len(set(names)) != len(names):
         raise ConfigError(f"{p}: sequence names repeat: {sorted({n for n in names if names.count(n) > 1})}")
-    return EvalSetManifest(name=str(data.get("name") or p.stem), layout=layout, sequences=tuple(items),
+    return EvalSetManifest(name=set_name, layout=layout, sequences=tuple(items),
                            note=str(data.get("note", "")))
 
 
