@@ -122,11 +122,13 @@ def test_fetching_a_commit_from_a_remote(tmp_path, source):
     """Without a mirror the commit is fetched (by hash, else the whole history) into the cache."""
     mirror, commit, data = source
     remote = f"file://{mirror}/{{local}}/repo"
-    repos = GitRepos(tmp_path / "cache", url=remote.replace("{local}", "someone+demo-tracker"))
+    messages: list[str] = []
+    repos = GitRepos(tmp_path / "cache", url=remote.replace("{local}", "someone+demo-tracker"), log=messages.append)
     m = load_manifest(_manifest(tmp_path, BOXES.format(commit=commit)))
     assert build_set(m, repos, tmp_path / "out", only=["A"]) == {"A": 5}
     assert (tmp_path / "cache/someone+demo-tracker.git/HEAD").exists()
     assert (tmp_path / "out/A/groundtruth.txt").read_text().startswith("10,20,30,40")
+    assert messages and messages[0].startswith(f"fetching someone/demo-tracker @ {commit[:12]}")
 
 
 def test_frames_and_boxes_that_do_not_pair_are_refused(tmp_path, source):

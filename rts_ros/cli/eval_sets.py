@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.sets:
             parser.error("name at least one set, or --list")
         out = Path(args.out)
-        repos = GitRepos(cache=args.cache or out / ".git_cache", mirror=args.mirror)
+        repos = GitRepos(cache=args.cache or out / ".git_cache", mirror=args.mirror,
+                         log=lambda message: print(message, flush=True))
         for name in args.sets:
             manifest = load_manifest(_resolve(name))
             target = out / manifest.name

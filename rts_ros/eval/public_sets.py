@@ -155,16 +155,18 @@ class GitRepos:
     (`<mirror>/<owner>+<name>[/repo]`, bare or with a `.git` folder); otherwise each commit is fetched shallowly
     from `https://github.com/<owner>/<name>` into `cache`."""
 
-    def __init__(self, cache: str | Path, mirror: str | Path | None = None, url: str = "https://github.com/{repo}"):
+    def __init__(self, cache: str | Path, mirror: str | Path | None = None, url: str = "https://github.com/{repo}",
+                 log: Callable[[str], None] | None = None):
         self.cache = Path(cache)
         self.mirror = Path(mirror) if mirror else None
         self.url = url
+        self.log = log or (lambda message: None)
         self._ready: dict[tuple[str, str], Path] = {}
 
-    def _git(self, *args: str, git_dir: Path | None = None, input_: bytes | None = None) -> bytes:
+    def _git(self, *args: str, git_dir: Path | None = None) -> bytes:
         cmd = ["git"] + ([f"--git-dir={git_dir}"] if git_dir else []) + list(args)
         try:
-            done = subprocess.run(cmd, input=input_, capture_output=True, check=False)
+            done = subprocess.run(cmd, capture_output=True, check=False)
         except FileNotFoundError as err:
             raise SourceError("git is not installed; it is needed to fetch the evaluation sets") from err
         if done.returncode != 0:
@@ -189,9 +191,11 @@ class GitRepos:
                 self._git("init", "--bare", "--quiet", str(gd))
             if not self._has_commit(gd, commit):
                 url = self.url.format(repo=repo)
+                self.log(f"fetching {repo} @ {commit[:12]} from {url}")
                 try:   # GitHub serves a single commit by hash; that avoids cloning the whole history
                     self._git("fetch", "--quiet", "--depth", "1", url, commit, git_dir=gd)
                 except SourceError:
+                    self.log(f"{url} does not serve single commits: fetching its whole history (may be large)")
                     self._git("fetch", "--quiet", url, "+refs/heads/*:refs/heads/*", git_dir=gd)
         if not self._has_commit(gd, commit):
             raise SourceError(f"{repo}: commit {commit} is not in {gd}")
