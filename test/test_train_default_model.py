@@ -15,26 +15,29 @@ def meta():
     return json.loads((DEFAULT / "rts.json").read_text())
 
 
+def _chains(record: dict) -> list[list[dict]]:
+    """Every path of training stages from this record back to the first: a weight average (rts-average)
+    branches into the folders it was made of, a fine-tune continues with its `previous_stage`."""
+    if "averaged_from" in record:
+        assert record["command"].startswith("rts-average ") and len(record["averaged_from"]) >= 2
+        return [chain for a in record["averaged_from"] for chain in _chains(a["training"])]
+    previous = record.get("previous_stage")
+    return [[record] + chain for chain in (_chains(previous) if previous is not None else [[]])]
+
+
 def _last_stages(meta) -> list[dict]:
-    """The training records of the last stage: one, or each folder a weight average (rts-average) was made of."""
-    t = meta["training"]
-    if "averaged_from" in t:
-        assert t["command"].startswith("rts-average ") and len(t["averaged_from"]) >= 2
-        return [a["training"] for a in t["averaged_from"]]
-    return [t]
+    """The rts-train runs the shipped weights came from last (one, or one per averaged folder)."""
+    return [chain[0] for chain in _chains(meta["training"])]
 
 
 def test_default_model_records_how_it_was_trained(meta):
     """Every training stage is recorded (command, seed, commit, step), back to the CPU stage from scratch."""
-    for stage in _last_stages(meta):
-        commands = []
-        while stage is not None:
+    for chain in _chains(meta["training"]):
+        for stage in chain:
             assert stage["command"].startswith("rts-train --config config/train_small")
             assert isinstance(stage["seed"], int) and len(stage["git_commit"]) == 40 and stage["step"] > 0
-            commands.append(stage["command"])
-            stage = stage.get("previous_stage")
-        assert commands[-1].startswith("rts-train --config config/train_small.yaml")   # stage 1: from scratch
-        assert len(commands) == 4
+        assert chain[-1]["command"].startswith("rts-train --config config/train_small.yaml")   # stage 1: from scratch
+        assert len(chain) >= 4
     assert meta["constructor"]["kwds"]["backbone_type"] == "resnet"
 
 
@@ -51,7 +54,8 @@ def test_default_model_network_is_the_one_its_training_config_builds(meta):
 
 
 @pytest.mark.parametrize("config", ["train_small_gpu_real.yaml", "train_small_real.yaml",
-                                    "train_small_gpu_stage5.yaml", "train_small_davis16.yaml"])
+                                    "train_small_gpu_stage5.yaml", "train_small_davis16.yaml",
+                                    "train_small_davis16_maskpath.yaml"])
 def test_configs_that_continue_the_shipped_model_build_its_network(meta, config):
     """YAMLs documented as `--init-weights weights/default` runs must build the shipped network, or loading fails."""
     from rts_ros.model import build_rts, config_to_kwds
