@@ -59,6 +59,10 @@ def source(tmp_path):
     mask[10:20, 10:30] = 1
     for i in range(2):
         cv2.imwrite(str(repo / f"DAVIS/Annotations/480p/v/{i + 1:05d}.png"), mask)
+    writer = cv2.VideoWriter(str(repo / "DAVIS/clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for i in range(3):
+        writer.write(cv2.imdecode(np.frombuffer(data["v"][i % 2], np.uint8), cv2.IMREAD_COLOR))
+    writer.release()
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "demo")
@@ -118,12 +122,27 @@ sequences: [v]
     assert ann.shape == (48, 64) and int(ann.sum()) == 200
 
 
+def test_davis_frames_from_a_video_file_are_decoded_and_paired(tmp_path, source):
+    """Frames stored as an mp4 become 00000.jpg... so that masks named 00000.png... pair with them."""
+    mirror, commit, _ = source
+    m = load_manifest(_manifest(tmp_path, f"""layout: davis
+repo: someone/demo-tracker
+commit: {commit}
+sequences: [{{name: v, frames: DAVIS/clip.mp4, masks: DAVIS/Annotations/480p/v}}]
+"""))
+    repos = GitRepos(tmp_path / "cache", mirror=mirror)
+    assert build_set(m, repos, tmp_path / "out") == {"v": 3}
+    assert sorted(p.name for p in (tmp_path / "out/Annotations/480p/v").iterdir()) == ["00001.png", "00002.png"]
+    jpg = sorted((tmp_path / "out/JPEGImages/480p/v").iterdir())
+    assert [f.name for f in jpg] == ["00000.jpg", "00001.jpg", "00002.jpg"]
+    assert cv2.imread(str(jpg[2])).shape == (48, 64, 3)
+
+
 def test_fetching_a_commit_from_a_remote(tmp_path, source):
     """Without a mirror the commit is fetched (by hash, else the whole history) into the cache."""
     mirror, commit, data = source
-    remote = f"file://{mirror}/{{local}}/repo"
     messages: list[str] = []
-    repos = GitRepos(tmp_path / "cache", url=remote.replace("{local}", "someone+demo-tracker"), log=messages.append)
+    repos = GitRepos(tmp_path / "cache", url=f"file://{mirror}/someone+demo-tracker/repo", log=messages.append)
     m = load_manifest(_manifest(tmp_path, BOXES.format(commit=commit)))
     assert build_set(m, repos, tmp_path / "out", only=["A"]) == {"A": 5}
     assert (tmp_path / "cache/someone+demo-tracker.git/HEAD").exists()
