@@ -8,7 +8,7 @@ import pytest
 
 from rts_ros.data.datasets import DAVIS, GOT10k, LaSOT, YouTubeVOS, read_index_png
 from rts_ros.errors import ConfigError
-from rts_ros.train.processing import ProcessingConfig, inside_major_window, process_set
+from rts_ros.train.processing import ProcessingConfig, draw_low_res, inside_major_window, process_set
 from rts_ros.train.sampler import choose_frames
 
 H, W = 60, 80
@@ -165,6 +165,59 @@ def test_process_set_keeps_mask_and_box_consistent():
     # Bright pixels are the target pixels.
     assert out.images[0, 0][out.masks[0] > 0].mean() > 190
     assert out.labels.shape == (1, 96 // 32 + 1, 160 // 32 + 1)
+
+
+def _striped_target_sample():
+    """A 40x30 target of 1-px black/white stripes on grey: all its detail is at the highest frequency."""
+    img = np.full((120, 160, 3), 128, np.uint8)
+    mask = np.zeros((120, 160), np.uint8)
+    mask[40:70, 60:100] = 1
+    img[40:70, 60:100] = 0
+    img[40:70, 60:100:2] = 255
+    cfg = ProcessingConfig(output_hw=(96, 160), search_area_factor=3.0, max_rotation_deg=0.0, log_scale_range=0.0,
+                           brightness_jitter=0.0, grayscale_prob=0.0, flip_prob=0.0)
+    return img, mask, np.array([60, 40, 40, 30]), cfg
+
+
+def test_low_res_blur_renders_a_small_target_and_leaves_masks_exact():
+    img, mask, box, cfg = _striped_target_sample()
+    sharp = process_set([img], [mask], [box], "train", cfg, np.random.default_rng(3))
+    # The target spans sqrt(40*30) = 34.6 px in the image and about as much in the crop (the crop keeps the scale
+    # near 1 here). Rendered as an 8-px target, the 1-px stripes average out to their mean grey.
+    small = process_set([img], [mask], [box], "train", cfg, np.random.default_rng(3), low_res_px=8.0)
+    same = process_set([img], [mask], [box], "train", cfg, np.random.default_rng(3), low_res_px=500.0)
+    inside = sharp.masks[0] > 0
+    core = cv2.erode(inside.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    assert sharp.images[0, 0][core].std() > 60                      # stripes survive the sharp crop
+    assert small.images[0, 0][core].std() < 0.25 * sharp.images[0, 0][core].std()
+    assert abs(small.images[0, 0][core].mean() - sharp.images[0, 0][core].mean()) < 20
+    np.testing.assert_array_equal(small.masks, sharp.masks)        # labels stay exact
+    np.testing.assert_array_equal(small.boxes, sharp.boxes)
+    np.testing.assert_array_equal(same.images, sharp.images)       # a source larger than the target: unchanged
+
+
+def test_low_res_draw_is_off_without_touching_the_random_stream():
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    assert draw_low_res(rng_a, ProcessingConfig()) is None
+    assert rng_a.random() == rng_b.random()                         # nothing was drawn: old configs reproduce
+    cfg = ProcessingConfig(low_res_prob=1.0, low_res_target_px=(12.0, 64.0))
+    rng = np.random.default_rng(0)
+    draws = np.array([draw_low_res(rng, cfg) for _ in range(2000)])
+    assert draws.min() >= 12.0 and draws.max() <= 64.0
+    # log-uniform: the median is the geometric mean of the range, sqrt(12 * 64) = 27.7
+    assert np.median(draws) == pytest.approx(np.sqrt(12 * 64), rel=0.05)
+    half = ProcessingConfig(low_res_prob=0.5)
+    rng = np.random.default_rng(1)
+    assert 0.45 < np.mean([draw_low_res(rng, half) is not None for _ in range(2000)]) < 0.55
+
+
+def test_low_res_config_is_validated():
+    from rts_ros.train.config import TrainConfig
+    assert TrainConfig.from_dict({"low_res_prob": 0.5, "low_res_target_px": [10, 40]}).processing().low_res_prob == 0.5
+    for bad in ({"low_res_prob": 1.5}, {"low_res_target_px": [40, 10]}, {"low_res_target_px": [0, 10]},
+                {"low_res_target_px": [5, 10, 20]}):
+        with pytest.raises(ConfigError, match="low_res"):
+            TrainConfig.from_dict(bad)
 
 
 def test_synthetic_clips_size_scale_makes_targets_larger():

@@ -32,6 +32,8 @@ class TrainConfig:
     crop_hw: tuple[int, int] = (480, 832)
     search_area_factor: float = 5.0
     center_jitter: dict[str, tuple[float, float]] | None = None   # {'train': (x, y), 'test': (x, y)}; None: reference
+    low_res_prob: float = 0.0                # small-target blur per sample (ProcessingConfig); 0 = reference
+    low_res_target_px: tuple[float, float] = (12.0, 64.0)   # its source target size range, px (log-uniform)
     num_test_frames: int = 3
     max_gap: int = 100
     batch_size: int = 15                     # global batch (split over torchrun processes)
@@ -69,7 +71,7 @@ class TrainConfig:
         data = dict(data)
         if "datasets" in data:
             data["datasets"] = [DatasetSpec(**d) if isinstance(d, dict) else d for d in data["datasets"]]
-        for key in ("crop_hw", "milestones", "clf_loss_weights", "freeze_layers"):
+        for key in ("crop_hw", "milestones", "clf_loss_weights", "freeze_layers", "low_res_target_px"):
             if data.get(key) is not None:
                 data[key] = tuple(data[key])
         cfg = cls(**data)
@@ -110,6 +112,10 @@ class TrainConfig:
         if self.center_jitter is not None and (set(self.center_jitter) != {"train", "test"} or any(
                 len(v) != 2 or min(v) < 0 for v in self.center_jitter.values())):
             raise ConfigError(f"center_jitter must be {{train: [x, y], test: [x, y]}} (>= 0), got {self.center_jitter}")
+        px = tuple(self.low_res_target_px)
+        if not 0.0 <= self.low_res_prob <= 1.0 or len(px) != 2 or not 0.0 < px[0] <= px[1]:
+            raise ConfigError(f"low_res_prob must lie in [0, 1] and low_res_target_px be [low, high] with "
+                              f"0 < low <= high; got {self.low_res_prob}, {list(self.low_res_target_px)}")
         if self.checkpoint_every < 1:
             raise ConfigError("checkpoint_every must be >= 1")
 
@@ -120,7 +126,8 @@ class TrainConfig:
             extra["center_jitter"] = {k: tuple(float(x) for x in v) for k, v in self.center_jitter.items()}
         return ProcessingConfig(output_hw=tuple(self.crop_hw), search_area_factor=self.search_area_factor,
                                 label_sigma_factor=0.25 / self.search_area_factor,
-                                feature_stride_clf=clf_stride, **extra)
+                                feature_stride_clf=clf_stride, low_res_prob=float(self.low_res_prob),
+                                low_res_target_px=tuple(float(x) for x in self.low_res_target_px), **extra)
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:

@@ -30,6 +30,11 @@ class ProcessingConfig:
     label_sigma_factor: float = 0.25 / 5.0
     clf_kernel_size: int = 4
     feature_stride_clf: int = 32
+    # Small-target blur: with this probability per sample the crops are rendered as if the target were only
+    # low_res_target_px (a log-uniform draw, sqrt of box area) pixels in the camera image, as the tracker sees
+    # small targets: a crop upsampled from few pixels. 0 = off (the reference has no such augmentation).
+    low_res_prob: float = 0.0
+    low_res_target_px: tuple[float, float] = (12.0, 64.0)
 
 
 @dataclass
@@ -102,6 +107,29 @@ def _warp(image: np.ndarray, mask: np.ndarray, matrix: np.ndarray, output_hw: tu
     return img, msk
 
 
+def draw_low_res(rng: np.random.Generator, cfg: ProcessingConfig) -> float | None:
+    """Source target size (px) for one sample's small-target blur, or None. Draws nothing when it is off, so
+    configs without it keep their random streams."""
+    if cfg.low_res_prob <= 0.0:
+        return None
+    if rng.random() >= cfg.low_res_prob:
+        return None
+    lo, hi = cfg.low_res_target_px
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def blur_to_source_size(image: np.ndarray, target_px_in_crop: float, source_px: float) -> np.ndarray:
+    """Render a crop whose target spans target_px_in_crop pixels as if it came from a target of source_px
+    pixels: area-average down to that resolution, then bilinear back up (what the tracker's crop does to a
+    small target). Crops whose target is already no larger than source_px are returned unchanged."""
+    if not np.isfinite(target_px_in_crop) or target_px_in_crop <= source_px:
+        return image
+    factor = source_px / target_px_in_crop
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def mask_box(mask: np.ndarray) -> np.ndarray:
     """Tight [x, y, w, h] of the non-zero pixels of a mask (zeros when empty)."""
     ys, xs = np.nonzero(mask)
@@ -111,10 +139,11 @@ def mask_box(mask: np.ndarray) -> np.ndarray:
 
 
 def process_set(frames: list[np.ndarray], masks: list[np.ndarray], boxes: list[np.ndarray], mode: str,
-                cfg: ProcessingConfig, rng: np.random.Generator) -> ProcessedFrames:
+                cfg: ProcessingConfig, rng: np.random.Generator, low_res_px: float | None = None) -> ProcessedFrames:
     """Process the train set (mode 'train') or the test set (mode 'test') of one training sample.
 
     frames: HxWx3 uint8 RGB; masks: HxW (non-zero = target); boxes: [x, y, w, h] in image pixels.
+    low_res_px: the sample's small-target blur (draw_low_res), applied to every frame's crop; None = sharp.
     """
     if mode not in ("train", "test"):
         raise InvalidInputError(f"process_set: mode must be 'train' or 'test', got {mode!r}")
@@ -147,6 +176,9 @@ def process_set(frames: list[np.ndarray], masks: list[np.ndarray], boxes: list[n
                                      cfg.search_area_factor, img.shape[:2], out_hw)
         m_crop = _window_matrix(window, out_hw)
         img, msk = _warp(img, msk, m_crop, out_hw, cv2.BORDER_REPLICATE)
+        if low_res_px is not None:
+            crop_scale = float(np.sqrt(m_crop[0, 0] * m_crop[1, 1]))
+            img = blur_to_source_size(img, float(np.sqrt(box[2] * box[3])) * crop_scale, low_res_px)
         box = _transform_box(box, m_crop, out_hw)
         # RandomAffine about the crop centre: rotation and isotropic scale, constant-0 border.
         angle = rng.uniform(-cfg.max_rotation_deg, cfg.max_rotation_deg)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from rts_ros.data.datasets import SequenceDataset
-from rts_ros.train.processing import ProcessingConfig, process_set
+from rts_ros.train.processing import ProcessingConfig, draw_low_res, process_set
 from rts_ros.train.sampler import SequenceSampler
 
 
@@ -47,11 +47,12 @@ class TrainingSamples(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, int(index)])
         choice = self.sampler.draw(rng)
         ds = self.sampler.datasets[choice.dataset]
+        low_res_px = draw_low_res(rng, self.processing)   # one roll for the whole sample
         out = {}
         for mode, ids in (("train", choice.train), ("test", choice.test)):
             frames = [ds.frame(choice.sequence, i) for i in ids]
             proc = process_set([f.image for f in frames], [f.mask for f in frames], [f.box for f in frames],
-                               mode, self.processing, rng)
+                               mode, self.processing, rng, low_res_px)
             out[f"{mode}_images"] = proc.images
             out[f"{mode}_masks"] = proc.masks
             out[f"{mode}_boxes"] = proc.boxes
