@@ -237,3 +237,28 @@ def test_synthetic_clips_size_scale_makes_targets_larger():
     for bad in (0.1, 5.0):
         with pytest.raises(ConfigError, match="size_scale"):
             SyntheticClips(size_scale=bad)
+
+
+def test_training_samples_blur_every_frame_of_a_sample_when_asked():
+    """The config option reaches the samples: with the blur always on and a 6-px source, the crops lose their
+    fine detail (mean absolute horizontal gradient) in train and test frames alike."""
+    from rts_ros.train.config import TrainConfig
+    from rts_ros.train.samples import TrainingSamples
+    from rts_ros.train.trainer import build_datasets
+
+    def detail(low_res_prob: float) -> dict[str, float]:
+        cfg = TrainConfig.from_dict({
+            "datasets": [{"kind": "synthetic", "kwargs": {"height": 120, "width": 160, "num_frames": 12}}],
+            "crop_hw": [96, 160], "search_area_factor": 3.0, "low_res_prob": low_res_prob,
+            "low_res_target_px": [6.0, 6.0]})
+        datasets, weights = build_datasets(cfg)
+        samples = TrainingSamples(datasets, weights, 6, seed=2, processing=cfg.processing(16), num_test=2)
+        grads = {"train": [], "test": []}
+        for i in range(len(samples)):
+            s = samples[i]
+            for mode in grads:
+                grads[mode].append(np.abs(np.diff(s[f"{mode}_images"], axis=-1)).mean())
+        return {mode: float(np.mean(v)) for mode, v in grads.items()}
+
+    sharp, blurred = detail(0.0), detail(1.0)
+    assert blurred["train"] < 0.6 * sharp["train"] and blurred["test"] < 0.6 * sharp["test"]
