@@ -110,9 +110,7 @@ def _warp(image: np.ndarray, mask: np.ndarray, matrix: np.ndarray, output_hw: tu
 def draw_low_res(rng: np.random.Generator, cfg: ProcessingConfig) -> float | None:
     """Source target size (px) for one sample's small-target blur, or None. Draws nothing when it is off, so
     configs without it keep their random streams."""
-    if cfg.low_res_prob <= 0.0:
-        return None
-    if rng.random() >= cfg.low_res_prob:
+    if cfg.low_res_prob <= 0.0 or rng.random() >= cfg.low_res_prob:   # short-circuit: no draw when off
         return None
     lo, hi = cfg.low_res_target_px
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
