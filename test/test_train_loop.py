@@ -278,3 +278,29 @@ def test_config_base_is_read_first_and_overridden_key_by_key(tmp_path):
     # the shipped second stage continues exactly the network of the first
     small, gpu = (TrainConfig.from_yaml(REPO_ROOT / "config" / n) for n in ("train_small.yaml", "train_small_gpu.yaml"))
     assert gpu.model == small.model and gpu.crop_hw == small.crop_hw and gpu.batch_size == 32
+
+
+def test_finetuned_weights_keep_the_init_weights_tracker_settings(tmp_path):
+    """Fine-tuning writes the start weights' tracker settings and calibration record (chosen for that network),
+    not the config chain's; the config's `tracker` fills only fields they lack; tracker_from_init: false opts out."""
+    base = _run(tmp_path / "base", False, max_steps=1)
+    base.export(tmp_path / "w")
+    js = tmp_path / "w" / "rts.json"
+    meta = json.loads(js.read_text())
+    meta["tracker"] = {"mask_logit_bias": -1.5, "box_init": "grabcut"}
+    meta["calibration"] = {"mask_logit_bias": -1.5, "mask_logit_bias_chosen_on": "a tuning set"}
+    js.write_text(json.dumps(meta))
+    config_tracker = {"mask_logit_bias": -3.5, "clf_net_opt_iter": 30}
+    kept = _run(tmp_path / "ft", False, init_weights=str(tmp_path / "w"), tracker=config_tracker, max_steps=1)
+    kept.export(tmp_path / "out")
+    for folder in (tmp_path / "out", complete_checkpoints(tmp_path / "ft")[-1]):
+        out = json.loads((folder / "rts.json").read_text())
+        assert out["tracker"] == {"mask_logit_bias": -1.5, "box_init": "grabcut", "clf_net_opt_iter": 30}, folder
+        assert out["calibration"] == meta["calibration"]
+    plain = _run(tmp_path / "ft2", False, init_weights=str(tmp_path / "w"), tracker=config_tracker,
+                 tracker_from_init=False, max_steps=1)
+    plain.export(tmp_path / "out2")
+    out = json.loads((tmp_path / "out2" / "rts.json").read_text())
+    assert out["tracker"] == config_tracker and "calibration" not in out
+    # From scratch there is nothing to inherit: the config's settings as written.
+    assert base.tracker_settings is None and base.calibration is None

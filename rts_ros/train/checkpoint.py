@@ -21,14 +21,17 @@ BUILDERS = {"rts": ("build_rts", "rts_ros.model"), "sta": ("build_sta", "rts_ros
 
 
 def write_weights(folder: str | Path, network: str, net: torch.nn.Module, kwds: dict[str, Any],
-                  training: dict[str, Any] | None = None, tracker: dict[str, Any] | None = None) -> Path:
+                  training: dict[str, Any] | None = None, tracker: dict[str, Any] | None = None,
+                  calibration: dict[str, Any] | None = None) -> Path:
     """Write <folder>/<network>.safetensors and <network>.json (rts_ros.weights format); returns the tensor file.
 
-    ``tracker``: the model's recommended TrackerConfig fields (crop size...), read by Tracker.from_weights."""
+    ``tracker``: the model's recommended TrackerConfig fields (crop size...), read by Tracker.from_weights.
+    ``calibration``: the record of how those settings were chosen (carried over from the init weights)."""
     from rts_ros.weights.folder import save_network
     fun_name, fun_module = BUILDERS[network]
     st, _ = save_network(folder, network, net.state_dict(), kwds, fun_module=fun_module, fun_name=fun_name,
-                         source=f"{network}.safetensors (rts-train)", training=training, tracker=tracker)
+                         source=f"{network}.safetensors (rts-train)", training=training, tracker=tracker,
+                         extra={"calibration": calibration} if calibration is not None else None)
     return Path(st)
 
 
@@ -51,7 +54,8 @@ def save_checkpoint(run_dir: Path, step: int, network: str, net: torch.nn.Module
     folder = run_dir / "checkpoints" / f"step_{step:07d}"
     if folder.exists():
         shutil.rmtree(folder)
-    write_weights(folder, network, net, kwds, training=extra.get("training"), tracker=extra.get("tracker"))
+    write_weights(folder, network, net, kwds, training=extra.get("training"), tracker=extra.get("tracker"),
+                  calibration=extra.get("calibration"))
     state = {"step": int(step), "optimizer": optimizer.state_dict(),
              "log_rows": int(extra.get("log_rows", 0))}
     torch.save(state, folder / "train_state.pt")

@@ -61,6 +61,9 @@ class TrainConfig:
     max_minutes: float | None = None         # stop early after this wall time (checkpoint written)
     device: str = "auto"
     tracker: dict[str, Any] | None = None   # recommended TrackerConfig fields written into rts.json
+    # Fine-tuning: the output keeps the init weights' tracker settings and their calibration record (they were
+    # chosen for that network); `tracker` above only fills fields they lack. False: write `tracker` as given.
+    tracker_from_init: bool = True
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
@@ -155,3 +158,17 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def output_tracker_settings(cfg: TrainConfig, init_meta: dict[str, Any]) -> tuple[dict[str, Any] | None,
+                                                                                 dict[str, Any] | None]:
+    """(tracker settings, calibration record) for the weights a run writes.
+
+    From scratch, or with ``tracker_from_init: false``: the config's ``tracker`` and no record. Fine-tuning:
+    the init weights' settings win over the config's (they were tuned for that network, and a config chain's
+    ``tracker`` usually describes its first stage), and their calibration record comes along."""
+    inherited = init_meta.get("tracker") if cfg.tracker_from_init else None
+    if inherited is None:
+        return (dict(cfg.tracker) if cfg.tracker is not None else None), None
+    merged = {**(cfg.tracker or {}), **inherited}
+    return merged, init_meta.get("calibration")

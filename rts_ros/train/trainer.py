@@ -23,7 +23,7 @@ from rts_ros.errors import ConfigError
 from rts_ros.model import build_rts, build_sta
 from rts_ros.model.config import config_to_kwds
 from rts_ros.train import checkpoint as ckpt
-from rts_ros.train.config import TrainConfig
+from rts_ros.train.config import TrainConfig, output_tracker_settings
 from rts_ros.train.init import init_from_scratch
 from rts_ros.train.forward import LossWeights, rts_forward, sta_forward
 from rts_ros.train.logbook import LossLog, plot_log
@@ -130,11 +130,18 @@ class Trainer:
         self.net = builder(dict(cfg.model))
         self.kwds = config_to_kwds(self.net.config)
         self.finetune = cfg.init_weights is not None
+        init_meta: dict[str, Any] = {}
         if self.finetune:
-            state, _ = ckpt.read_weights(cfg.init_weights, cfg.network)
+            state, init_meta = ckpt.read_weights(cfg.init_weights, cfg.network)
             self.net.load_state_dict(state, strict=True)
         else:
             init_from_scratch(self.net)
+        self.tracker_settings, self.calibration = output_tracker_settings(cfg, init_meta)
+        overridden = sorted(k for k, v in (cfg.tracker or {}).items()
+                            if self.tracker_settings is not None and self.tracker_settings.get(k) != v)
+        if overridden and self.dist.main:
+            print(f"rts-train: tracker settings of {cfg.init_weights} kept over the config's {overridden} "
+                  "(set tracker_from_init: false to write the config's)", flush=True)
         frozen = cfg.freeze_layers if cfg.freeze_layers is not None else (FINETUNE_FROZEN if self.finetune else ())
         freeze_backbone_layers(self.net, tuple(frozen))
         self.frozen = tuple(frozen)
@@ -234,7 +241,7 @@ class Trainer:
         if self.dist.main:
             path = ckpt.save_checkpoint(self.out, self.step, self.cfg.network, self.net, self.kwds, self.optimizer,
                                         {"training": self.training_metadata(), "log_rows": self.log.rows,
-                                         "tracker": self.cfg.tracker},
+                                         "tracker": self.tracker_settings, "calibration": self.calibration},
                                         self.cfg.keep_checkpoints)
             plot_log(self.out / "loss_log.csv", self.out / "loss_plot.png",
                      f"{self.cfg.network} training, step {self.step}")
@@ -245,7 +252,7 @@ class Trainer:
     def export(self, folder: str | Path) -> Path:
         """Write the current network as a weights folder (the shippable result)."""
         return ckpt.write_weights(folder, self.cfg.network, self.net, self.kwds, self.training_metadata(),
-                                  tracker=self.cfg.tracker)
+                                  tracker=self.tracker_settings, calibration=self.calibration)
 
     def train(self, progress: bool = True) -> int:
         """Run until the last step, max_steps or max_minutes; returns the step reached (checkpoint written)."""
