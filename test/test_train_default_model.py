@@ -39,9 +39,11 @@ def test_default_model_records_how_it_was_trained(meta):
             assert isinstance(stage["seed"], int) and len(stage["git_commit"]) == 40 and stage["step"] > 0
         assert chain[-1]["command"].startswith("rts-train --config config/train_small.yaml")   # stage 1: from scratch
         assert len(chain) >= 4
-    # The README's history: five stages (CPU from scratch, two on GPU, real video as an average of two seeds, the
-    # DAVIS mask path averaged with stage 4), so stage 4's branches hold four runs and the mask path's five.
-    assert max(len(chain) for chain in chains) == 5
+    # The README's history: the CPU stage from scratch, two on GPU, real video as an average of two seeds, then
+    # stage 6 (the DAVIS mask path, blurred) continuing stage 4: five runs on every path.
+    assert sorted(len(chain) for chain in chains) == [5, 5]
+    assert all(chain[0]["command"].startswith("rts-train --config config/train_small_davis16_maskpath_lowres.yaml")
+               for chain in chains)
     assert meta["constructor"]["kwds"]["backbone_type"] == "resnet"
 
 
