@@ -281,8 +281,9 @@ def test_config_base_is_read_first_and_overridden_key_by_key(tmp_path):
 
 
 def test_finetuned_weights_keep_the_init_weights_tracker_settings(tmp_path):
-    """Fine-tuning writes the start weights' tracker settings and calibration record (chosen for that network),
-    not the config chain's; the config's `tracker` fills only fields they lack; tracker_from_init: false opts out."""
+    """Fine-tuning writes the start weights' tracker settings, calibration record (chosen for that network) and
+    training record, not the config chain's settings; the config's `tracker` fills only fields they lack;
+    tracker_from_init: false opts out of the settings."""
     base = _run(tmp_path / "base", False, max_steps=1)
     base.export(tmp_path / "w")
     js = tmp_path / "w" / "rts.json"
@@ -297,6 +298,9 @@ def test_finetuned_weights_keep_the_init_weights_tracker_settings(tmp_path):
         out = json.loads((folder / "rts.json").read_text())
         assert out["tracker"] == {"mask_logit_bias": -1.5, "box_init": "grabcut", "clf_net_opt_iter": 30}, folder
         assert out["calibration"] == meta["calibration"]
+        # The record continues the start weights' own: the chain of runs back to the first stays whole.
+        assert out["training"]["previous_stage"] == meta["training"]
+        assert out["training"]["finetune_from"] == str(tmp_path / "w")
     plain = _run(tmp_path / "ft2", False, init_weights=str(tmp_path / "w"), tracker=config_tracker,
                  tracker_from_init=False, max_steps=1)
     plain.export(tmp_path / "out2")

@@ -137,6 +137,7 @@ class Trainer:
         else:
             init_from_scratch(self.net)
         self.tracker_settings, self.calibration = output_tracker_settings(cfg, init_meta)
+        self.previous_stage = init_meta.get("training")    # the start weights' own record: the chain stays whole
         overridden = sorted(k for k, v in (cfg.tracker or {}).items()
                             if self.tracker_settings is not None and self.tracker_settings.get(k) != v)
         if overridden and self.dist.main:
@@ -234,7 +235,8 @@ class Trainer:
         return {"command": self.command, "seed": self.cfg.seed, "git_commit": git_commit(),
                 "step": self.step, "epoch": self.step / self.cfg.batches_per_epoch,
                 "world_size": self.dist.world, "finetune_from": self.cfg.init_weights,
-                "frozen_layers": list(self.frozen), "batchnorm_eval": self.bn_eval, "config": self.cfg.to_dict()}
+                "frozen_layers": list(self.frozen), "batchnorm_eval": self.bn_eval, "config": self.cfg.to_dict(),
+                **({"previous_stage": self.previous_stage} if self.previous_stage is not None else {})}
 
     def save(self) -> Path | None:
         path = None
