@@ -280,7 +280,7 @@ def test_config_base_is_read_first_and_overridden_key_by_key(tmp_path):
     assert gpu.model == small.model and gpu.crop_hw == small.crop_hw and gpu.batch_size == 32
 
 
-def test_finetuned_weights_keep_the_init_weights_tracker_settings(tmp_path):
+def test_finetuned_weights_keep_the_init_weights_tracker_settings(tmp_path, capsys):
     """Fine-tuning writes the start weights' tracker settings, calibration record (chosen for that network) and
     training record, not the config chain's settings; the config's `tracker` fills only fields they lack;
     tracker_from_init: false opts out of the settings."""
@@ -293,6 +293,7 @@ def test_finetuned_weights_keep_the_init_weights_tracker_settings(tmp_path):
     js.write_text(json.dumps(meta))
     config_tracker = {"mask_logit_bias": -3.5, "clf_net_opt_iter": 30}
     kept = _run(tmp_path / "ft", False, init_weights=str(tmp_path / "w"), tracker=config_tracker, max_steps=1)
+    assert "kept over the config's ['mask_logit_bias']" in capsys.readouterr().out   # the user is told
     kept.export(tmp_path / "out")
     for folder in (tmp_path / "out", complete_checkpoints(tmp_path / "ft")[-1]):
         out = json.loads((folder / "rts.json").read_text())

@@ -138,8 +138,7 @@ class Trainer:
             init_from_scratch(self.net)
         self.tracker_settings, self.calibration = output_tracker_settings(cfg, init_meta)
         self.previous_stage = init_meta.get("training")    # the start weights' own record: the chain stays whole
-        overridden = sorted(k for k, v in (cfg.tracker or {}).items()
-                            if self.tracker_settings is not None and self.tracker_settings.get(k) != v)
+        overridden = sorted(k for k, v in (cfg.tracker or {}).items() if self.tracker_settings.get(k) != v)
         if overridden and self.dist.main:
             print(f"rts-train: tracker settings of {cfg.init_weights} kept over the config's {overridden} "
                   "(set tracker_from_init: false to write the config's)", flush=True)
