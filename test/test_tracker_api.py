@@ -252,7 +252,7 @@ def test_component_and_box_search_inside_a_region_equal_the_whole_map():
 
 def test_mask_component_keeps_one_blob_of_the_same_mask():
     """On the first tracked frame (same state and crop for all settings) of clips where the shipped model's mask
-    falls apart into several blobs, 'largest' and 'nearest' keep exactly one of them, unchanged."""
+    falls apart into several blobs, 'largest', 'nearest' and 'peak' keep exactly one of them, unchanged."""
     import cv2
 
     from rts_ros.data.synthetic import generate_sequence
@@ -264,14 +264,14 @@ def test_mask_component_keeps_one_blob_of_the_same_mask():
     for seed in range(3, 11):
         seq = generate_sequence(seed, 240, 320, 2, difficulty=0.6)
         masks = {}
-        for mode in ("all", "largest", "nearest"):
+        for mode in ("all", "largest", "nearest", "peak"):
             t = Tracker.from_weights(None, device="cpu", overrides={"mask_component": mode})
             t.initialize(seq.frames[0], box=tuple(seq.boxes[0]))
             masks[mode] = t.track(seq.frames[1]).mask > 0
         if blobs(masks["all"]) < 2:
             continue
         checked += 1
-        for mode in ("largest", "nearest"):
+        for mode in ("largest", "nearest", "peak"):
             assert blobs(masks[mode]) == 1 and not (masks[mode] & ~masks["all"]).any()
         if checked == 2:
             break

@@ -15,7 +15,8 @@ def select_component(binary: torch.Tensor, mode: str, pos_yx, roi: tuple[int, in
     """bool (H, W) -> bool (H, W) of one 8-connected component, or None when nothing is dropped.
 
     mode 'largest': the component with most pixels; 'nearest': the one whose centroid is closest to ``pos_yx``
-    (the target position the frame was cropped around); 'all': None. ``roi`` (y0, y1, x0, x1), when given,
+    (the caller's target position: where the frame was cropped around, or the instance branch's score peak for
+    the tracker's 'peak' mode); 'all': None. ``roi`` (y0, y1, x0, x1), when given,
     must hold every set pixel: only it makes the host round trip (the pasted crop, not the whole camera image).
     """
     if mode == "all":

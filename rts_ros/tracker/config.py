@@ -15,7 +15,7 @@ from typing import Any
 
 from rts_ros.errors import ConfigError
 
-MASK_COMPONENT_MODES = ("all", "largest", "nearest")   # 'all' = the reference (no clean-up)
+MASK_COMPONENT_MODES = ("all", "largest", "nearest", "peak")   # 'all' = the reference (no clean-up)
 
 BORDER_MODES = ("inside_major", "inside", "replicate")
 BOX_INIT = ("auto", "sta", "grabcut")
@@ -46,8 +46,12 @@ class TrackerConfig:
     mask_logit_bias: float = 0.0                      # added to mask logits; < 0 undoes a class-balanced prior
     mask_logit_bias_downsampled: float | None = None  # bias for targets shrunk into the crop at the start
     mask_logit_bias_scales: tuple[float, float] = (1.0, 2.0)  # start scales where the bias ramp starts and ends
-    mask_component: str = "all"                       # not in the reference: keep one blob, 'largest' or 'nearest'
+    mask_component: str = "all"                       # not in the reference: keep one blob: largest/nearest/peak
     soft_map_in_mask: bool = False                    # not in the reference: soft map only inside the mask
+    # not in the reference (rts_ros.tracker.growth_guard): bound on how fast the output mask may grow
+    mask_growth_limit: float = 0.0                    # mask box area over this x the recent median: cut; 0 = off
+    mask_growth_window: int = 10                      # number of recent output boxes whose median is that reference
+    mask_growth_patience: int = 30                    # after this many consecutive cuts the growth passes as real
     # not in the reference (rts_ros.tracker.box_calibration): map the output box onto the init box's convention
     box_calibration_size_weight: float = 0.0          # power of frame 1's init/mask size ratio; 0 = off
     box_calibration_size_range: tuple[float, float] = (0.5, 2.0)  # clip of that ratio
@@ -138,6 +142,12 @@ class TrackerConfig:
                 raise bad(name, "must be a positive finite number")
         if self.mask_component not in MASK_COMPONENT_MODES:
             raise bad("mask_component", f"must be one of {', '.join(MASK_COMPONENT_MODES)}")
+        if not (self.mask_growth_limit == 0 or 1 < self.mask_growth_limit < math.inf):
+            raise bad("mask_growth_limit", "must be 0 (off) or a finite area ratio > 1, e.g. 3")
+        if self.mask_growth_patience < 1:
+            raise bad("mask_growth_patience", "must be >= 1 (consecutive cut frames before growth counts as real)")
+        if self.mask_growth_window < 1:
+            raise bad("mask_growth_window", "must be >= 1 (output boxes whose median size is the reference)")
         for name in ("box_calibration_size_weight", "box_calibration_offset_weight"):
             if not 0 <= getattr(self, name) <= 1:
                 raise bad(name, "must be in [0, 1] (0 = off, the reference's box)")

@@ -7,7 +7,7 @@ Host synchronisations per tracked frame (everything else stays on the device):
   2. the output mask (HxW uint8) for the caller.
 With mask_component other than 'all' (an option, not the reference), the binary mask inside the pasted crop also
 makes one host round trip before transfer 1: OpenCV labels its connected components, and the kept one goes back
-to the device.
+to the device; with 'peak' the score map comes to the host first, since the instance branch picks the blob.
 Memory weights and the crop geometry are host numbers by design (they choose slots and integer crops).
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from rts_ros.tracker.config import TrackerConfig
 from rts_ros.tracker.crop import (centered_sample_pos, expanded_init_patch, init_window, paste_back, paste_region,
                                   sample_patch)
 from rts_ros.tracker.geometry import EMPTY_BOX, box_to_state, crop_box, state_box, var_moments
+from rts_ros.tracker.growth_guard import GrowthGuard, cut_to_window
 from rts_ros.tracker.labels import gaussian_label, label_center, label_sigma
 from rts_ros.tracker.localize import LocaliseParams, localise
 from rts_ros.tracker.memory import SampleMemory
@@ -64,6 +65,7 @@ class FrameInfo:
     seg_num_stored: int
     clf_num_stored: int
     clf_scores: np.ndarray | None = None
+    mask_growth_clipped: bool = False  # the growth guard cut the mask this frame
     extra: dict = field(default_factory=dict)
 
 
@@ -152,6 +154,12 @@ class RTSCore:
         self.prev_moments = var_moments(self.prev_raw[0, 0])
         self.prev_sample_loc = None
         self.prev_x = None
+        self.growth_guard = None
+        if cfg.mask_growth_limit > 0:
+            # the start mask's box, not the given one: later frames compare mask boxes with mask boxes
+            mb, _, _, _ = _summarise(mask, mask_f, None, None)
+            self.growth_guard = GrowthGuard(cfg.mask_growth_limit, cfg.mask_growth_window, cfg.mask_growth_patience,
+                                            box if mb == EMPTY_BOX else mb)
         return {
             "sta_mask_area": area, "pos": pos, "target_sz": sz, "target_scale": scale,
             "init_sample_pos": win.sample_pos, "init_sample_scale": win.sample_scale, "shift": win.shift,
@@ -236,27 +244,43 @@ class RTSCore:
             # with a non-positive fill nothing outside the pasted crop is set: search the mask only there
             region = paste_region(isz, sample_pos, sample_scale, self.image_hw) if cfg.crop_fill_value <= 0 else None
             roi = region[:4] if region is not None else None
-            keep = select_component(binary, cfg.mask_component, self.pos, roi)
+            mode, near, loc = cfg.mask_component, self.pos, None
+            if mode == "peak":
+                # the instance branch picks the blob: one more (small) host transfer, for its score map
+                score_map = scores.reshape(scores.shape[-2:]).float().cpu().numpy()
+                loc = localise(score_map, sample_scale, self.clf_target_sz, isz, self.clf_fsz, self.loc_params)
+                mode, near = (("largest", self.pos) if loc.flag == "not_found"
+                              else ("nearest", sample_pos + loc.translation))
+            keep = select_component(binary, mode, near, roi)
             if keep is not None:
                 binary = keep  # one component of binary
             if keep is not None or cfg.soft_map_in_mask:
                 # soft_map_in_mask: sub-threshold probability spread over the crop inflates the 'var' size
                 prob = prob * binary
             # the one small host transfer of the frame
-            packed = torch.cat([_box_terms(binary, roi), prob.sum().view(1), var_moments(prob[0, 0]),
-                                scores.reshape(-1)]).cpu().numpy()
-        x0, y0, x1, y1 = (int(v) for v in packed[:4])
-        mask_box = EMPTY_BOX if x1 < 0 else (float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1))
-        soft_area = float(packed[4])
-        moments = packed[5:9]
-        score_map = packed[9:].reshape(scores.shape[-2:])
+            mask_box, soft_area, moments, packed_scores = _summarise(binary, prob, roi, scores if loc is None else None)
+        if loc is None:
+            score_map = packed_scores
+            with T.stage("instance_branch"):
+                loc = localise(score_map, sample_scale, self.clf_target_sz, isz, self.clf_fsz, self.loc_params)
+        clipped = False
+        if self.growth_guard is not None and mask_box != EMPTY_BOX:
+            # the instance branch's peak, or the crop's target position when it has lost the target
+            center = self.pos if loc.flag == "not_found" else sample_pos + loc.translation
+            window = self.growth_guard.clip_window(mask_box, center)
+            if window is not None:
+                with T.stage("output"):
+                    binary = cut_to_window(binary, window)
+                    prob = prob * binary
+                    mask_box, soft_area, moments, _ = _summarise(binary, prob, roi, None)
+                clipped = True
+            self.growth_guard.record(mask_box, clipped)
 
         # 13-15. flags, instance branch (§3.7)
         self.is_lost_seg = mask_box == EMPTY_BOX
         self.seg_too_small = soft_area <= cfg.min_mask_area
         pos_c, sz_c, scale_c = box_to_state(mask_box, cfg.clf_search_area_scale, isz)
         with T.stage("instance_branch"):
-            loc = localise(score_map, sample_scale, self.clf_target_sz, isz, self.clf_fsz, self.loc_params)
             seg_ok = not self.is_lost_seg and not self.seg_too_small
             if seg_ok:
                 self.clf_pos, self.clf_target_scale, self.clf_target_sz = pos_c, scale_c, sz_c
@@ -296,6 +320,7 @@ class RTSCore:
             target_sz=self.target_sz.copy(), target_scale=self.target_scale, clf_pos=self.clf_pos.copy(),
             clf_target_sz=self.clf_target_sz.copy(), seg_num_stored=self.seg_mem.num_used,
             clf_num_stored=self.clf_mem.num_stored, clf_scores=score_map,
+            mask_growth_clipped=clipped,
         )
         return binary, info
 
@@ -349,6 +374,18 @@ def start_mask_bias(bias: float, downsampled: float | None, scale: float,
     lo, hi = (float(v) for v in scales)
     t = float(np.clip(np.log2(max(float(scale), 1e-6) / lo) / np.log2(hi / lo), 0.0, 1.0))
     return float((1.0 - t) * bias + t * downsampled)
+
+
+def _summarise(binary: torch.Tensor, prob: torch.Tensor, roi, scores: torch.Tensor | None):
+    """One host transfer: (mask box [x, y, w, h] or EMPTY_BOX, soft area, 'var' moments, score map or None)."""
+    parts = [_box_terms(binary, roi), prob.sum().view(1), var_moments(prob[0, 0])]
+    if scores is not None:
+        parts.append(scores.reshape(-1))
+    packed = torch.cat(parts).cpu().numpy()
+    x0, y0, x1, y1 = (int(v) for v in packed[:4])
+    mask_box = EMPTY_BOX if x1 < 0 else (float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1))
+    score_map = packed[9:].reshape(scores.shape[-2:]) if scores is not None else None
+    return mask_box, float(packed[4]), packed[5:9], score_map
 
 
 def _box_terms(binary: torch.Tensor, roi: tuple[int, int, int, int] | None = None) -> torch.Tensor:
