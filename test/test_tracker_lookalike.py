@@ -80,8 +80,9 @@ def _iou(a, b):
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
-def _run(overrides: dict):
-    """Mask-box IoU with the target per tracked frame, and the number of frames the growth guard cut."""
+def _run(overrides: dict, trace: list | None = None):
+    """Mask-box IoU with the target per tracked frame, and the number of frames the growth guard cut. ``trace``
+    receives (mask box, crop centre, confidence) per frame."""
     from rts_ros.tracker.tracker import Tracker
 
     t = Tracker.from_weights(None, device="cpu", overrides=overrides)
@@ -90,10 +91,21 @@ def _run(overrides: dict):
     t.initialize(first, box=box)
     ious, clipped = [], 0
     for image, target in frames:
-        t.track(image)
+        r = t.track(image)
         ious.append(_iou(t.last_info.mask_box, target))
         clipped += t.last_info.mask_growth_clipped
+        if trace is not None:
+            trace.append((t.last_info.mask_box, tuple(t.last_info.search_center.tolist()), r.confidence))
     return np.array(ious), clipped
+
+
+def test_guard_that_never_cuts_changes_nothing():
+    """The guard only acts through its cuts: with a limit no mask reaches, every frame (mask box, the crop
+    centre the next memory sample is taken at, confidence) equals the unguarded run's."""
+    off, idle = [], []
+    _run({}, off)
+    _, cuts = _run({"mask_growth_limit": 1e6}, idle)
+    assert cuts == 0 and idle == off
 
 
 def test_guard_keeps_the_mask_off_a_touching_lookalike_with_the_shipped_model():

@@ -22,7 +22,7 @@ from rts_ros.tracker.components import select_component
 from rts_ros.tracker.config import TrackerConfig
 from rts_ros.tracker.crop import (centered_sample_pos, expanded_init_patch, init_window, paste_back, paste_region,
                                   sample_patch)
-from rts_ros.tracker.geometry import EMPTY_BOX, box_to_state, crop_box, state_box, var_moments
+from rts_ros.tracker.geometry import EMPTY_BOX, box_to_state, crop_box, state_box, tight_box, var_moments
 from rts_ros.tracker.growth_guard import GrowthGuard, cut_to_window
 from rts_ros.tracker.labels import gaussian_label, label_center, label_sigma
 from rts_ros.tracker.localize import LocaliseParams, localise
@@ -157,7 +157,7 @@ class RTSCore:
         self.growth_guard = None
         if cfg.mask_growth_limit > 0:
             # the start mask's box, not the given one: later frames compare mask boxes with mask boxes
-            mb, _, _, _ = _summarise(mask, mask_f, None, None)
+            mb = tight_box(mask)
             self.growth_guard = GrowthGuard(cfg.mask_growth_limit, cfg.mask_growth_window, cfg.mask_growth_patience,
                                             box if mb == EMPTY_BOX else mb)
         return {
@@ -249,8 +249,8 @@ class RTSCore:
                 # the instance branch picks the blob: one more (small) host transfer, for its score map
                 score_map = scores.reshape(scores.shape[-2:]).float().cpu().numpy()
                 loc = localise(score_map, sample_scale, self.clf_target_sz, isz, self.clf_fsz, self.loc_params)
-                mode, near = (("largest", self.pos) if loc.flag == "not_found"
-                              else ("nearest", sample_pos + loc.translation))
+                peak = _peak_position(loc, sample_pos)
+                mode, near = ("largest", self.pos) if peak is None else ("nearest", peak)
             keep = select_component(binary, mode, near, roi)
             if keep is not None:
                 binary = keep  # one component of binary
@@ -266,8 +266,8 @@ class RTSCore:
         clipped = False
         if self.growth_guard is not None and mask_box != EMPTY_BOX:
             # the instance branch's peak, or the crop's target position when it has lost the target
-            center = self.pos if loc.flag == "not_found" else sample_pos + loc.translation
-            window = self.growth_guard.clip_window(mask_box, center)
+            peak = _peak_position(loc, sample_pos)
+            window = self.growth_guard.clip_window(mask_box, self.pos if peak is None else peak)
             if window is not None:
                 with T.stage("output"):
                     binary = cut_to_window(binary, window)
@@ -374,6 +374,11 @@ def start_mask_bias(bias: float, downsampled: float | None, scale: float,
     lo, hi = (float(v) for v in scales)
     t = float(np.clip(np.log2(max(float(scale), 1e-6) / lo) / np.log2(hi / lo), 0.0, 1.0))
     return float((1.0 - t) * bias + t * downsampled)
+
+
+def _peak_position(loc, sample_pos: np.ndarray) -> np.ndarray | None:
+    """Image (y, x) of the instance branch's score peak, or None when it reports the target not found."""
+    return None if loc.flag == "not_found" else sample_pos + loc.translation
 
 
 def _summarise(binary: torch.Tensor, prob: torch.Tensor, roi, scores: torch.Tensor | None):
