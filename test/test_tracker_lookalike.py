@@ -58,8 +58,9 @@ PHOTOS = Path("/usr/share/doc/opencv-doc/examples/data")
 def _lookalike_clip():
     """A photo background; the target (a round patch of another photo) stands still while an exact copy slides
     in from the right and stays touching it. Yields (RGB frame, target box)."""
-    if not (PHOTOS / "home.jpg").is_file():
-        pytest.skip(f"{PHOTOS}/home.jpg not installed (Debian package opencv-doc)")
+    missing = [n for n in ("home.jpg", "apple.jpg") if not (PHOTOS / n).is_file()]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not found in {PHOTOS} (Debian package opencv-doc)")
     bg = cv2.resize(cv2.imread(str(PHOTOS / "home.jpg")), (320, 240))
     obj = cv2.resize(cv2.imread(str(PHOTOS / "apple.jpg")), (36, 36))
     yy, xx = np.mgrid[:36, :36]

@@ -77,7 +77,7 @@ def test_default_model_network_is_the_one_its_training_config_builds(meta):
 @pytest.mark.parametrize("config", ["train_small_gpu_real.yaml", "train_small_real.yaml",
                                     "train_small_gpu_stage5.yaml", "train_small_davis16.yaml",
                                     "train_small_davis16_maskpath.yaml", "train_small_davis16_maskpath_lowres.yaml",
-                                    "train_small_davis16_lowres.yaml"])
+                                    "train_small_davis16_lowres.yaml", "train_small_gpu_stage7.yaml"])
 def test_configs_that_continue_the_shipped_model_build_its_network(meta, config):
     """YAMLs documented as `--init-weights weights/default` runs must build the shipped network, or loading fails."""
     from rts_ros.model import build_rts, config_to_kwds
