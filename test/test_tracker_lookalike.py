@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from rts_ros.errors import ConfigError
+from rts_ros.eval.metrics import box_iou
 from rts_ros.tracker.config import TrackerConfig
 from rts_ros.tracker.growth_guard import GrowthGuard, cut_to_window
 
@@ -74,13 +75,6 @@ def _lookalike_clip():
         yield cv2.cvtColor(im, cv2.COLOR_BGR2RGB), target
 
 
-def _iou(a, b):
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
-
-
 def _run(overrides: dict, trace: list | None = None):
     """Mask-box IoU with the target per tracked frame, and the number of frames the growth guard cut. ``trace``
     receives (mask box, crop centre, confidence) per frame."""
@@ -93,7 +87,7 @@ def _run(overrides: dict, trace: list | None = None):
     ious, clipped = [], 0
     for image, target in frames:
         r = t.track(image)
-        ious.append(_iou(t.last_info.mask_box, target))
+        ious.append(float(box_iou(np.array(t.last_info.mask_box), np.array(target))[0]))
         clipped += t.last_info.mask_growth_clipped
         if trace is not None:
             trace.append((t.last_info.mask_box, tuple(t.last_info.search_center.tolist()), r.confidence))
