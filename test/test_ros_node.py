@@ -21,7 +21,7 @@ from rcl_interfaces.msg import Parameter as ParamMsg  # noqa: E402
 from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from rts_ros.msg import InitTarget, Track  # noqa: E402
@@ -359,7 +359,7 @@ def test_debug_image_and_diagnostics(node, client):
 
 # --- bad input: each gives one clear log line; the node keeps tracking ------------------------------------
 BAD_IMAGES = [
-    ("unknown encoding", dict(encoding="yuv422"), ("unsupported encoding 'yuv422'",)),
+    ("unknown encoding", dict(encoding="nv21"), ("unsupported encoding 'nv21'",)),
     ("short data", dict(data=b"\x00" * 100), ("fewer than height*step",)),
     ("small step", dict(step=W * 3 - 1), ("step", "smaller than one row")),
     ("zero size", dict(width=0, height=0, step=0, data=b""), ("zero-size image",)),
@@ -492,6 +492,66 @@ def test_init_before_any_image_waits_for_the_first_image(ros_env, weights, tmp_p
         logs.wait("rts_tracker", "init received before any image")
         first = s.send(s.image())
         assert first.frame_index == 0 and first.state == Track.TRACKING
+    finally:
+        assert proc.stop() == 0, proc.output()[-3000:]
+
+
+class CompressedSession(Session):
+    """A Session whose camera publishes sensor_msgs/CompressedImage on <ns>/camera/image/compressed."""
+
+    def __init__(self, client: Client, ns_: str, fmt: str):
+        super().__init__(client, ns_)
+        client.node.destroy_publisher(self.image_pub)
+        self.image_pub = client.node.create_publisher(CompressedImage, f"{ns_}/camera/image/compressed",
+                                                      qos_profile_sensor_data)
+        self.fmt = fmt
+
+    def image(self, rgb: np.ndarray | None = None, encoding: str = "rgb8", **override) -> CompressedImage:
+        import cv2
+
+        plain = super().image(rgb)
+        rgb = np.frombuffer(bytes(plain.data), np.uint8).reshape(H, W, 3)
+        ok, data = cv2.imencode(".png" if self.fmt == "png" else ".jpg", np.ascontiguousarray(rgb[:, :, ::-1]))
+        assert ok
+        msg = CompressedImage(header=plain.header, format=f"rgb8; {self.fmt} compressed bgr8", data=data.tobytes())
+        for k, v in override.items():
+            setattr(msg, k, v)
+        return msg
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_compressed_image_transport_tracks_and_skips_undecodable_frames(ros_env, weights, tmp_path, client, logs,
+                                                                        fmt):
+    """image_transport: compressed subscribes <image>/compressed after the remap, tracks on decoded frames,
+    publishes masks of the decoded size, and skips a corrupt frame with one log line without losing the target."""
+    params = write_params(tmp_path / "p.yaml", weights, image_transport="compressed")
+    name = f"/cz{fmt}"
+    proc = NodeProcess(["--params-file", str(params), "-r", f"__ns:={name}", "-r", "image:=camera/image"],
+                       ros_env, tmp_path / "cz.log")
+    s = CompressedSession(client, name, fmt)
+    try:
+        try:
+            s.wait_connected()
+        except AssertionError:
+            pytest.fail("the node did not connect; its output:\n" + proc.output()[-3000:])
+        logger = f"{name.strip('/')}.rts_tracker"   # this process's lines only (the other format ran before)
+        logs.wait(logger, "active: tracking compressed images from", f"{name}/camera/image/compressed")
+        first = s.start_tracking()
+        assert first.state == Track.TRACKING and first.frame_index == 0
+        _, box = synthetic_frame(s.frame_index, W, H)
+        cx, cy = first.bbox.x_offset + first.bbox.width / 2, first.bbox.y_offset + first.bbox.height / 2
+        assert box[0] <= cx <= box[0] + box[2] and box[1] <= cy <= box[1] + box[3]   # decoded the right way up
+        trk = s.send(s.image())
+        assert trk.frame_index == 1 and trk.state != Track.IDLE
+        bad = s.image(data=b"\xff\xd8\xff\xe0" + bytes(200))
+        s.send(bad, wait_track=False)
+        logs.wait(logger, "skipped image", "could not decode")
+        nxt = s.send(s.image())
+        assert nxt.frame_index == 2 and nxt.state != Track.IDLE   # the corrupt frame was skipped, the target kept
+        assert not [t for t in s.tracks() if t.header == bad.header]
+        assert s.c.wait_for(lambda: any(m.header == nxt.header for m in s.masks()), WAIT)
+        m = next(m for m in s.masks() if m.header == nxt.header)
+        assert (m.encoding, m.width, m.height) == ("mono8", W, H)
     finally:
         assert proc.stop() == 0, proc.output()[-3000:]
 

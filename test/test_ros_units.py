@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sensor_msgs", reason="ROS message wheels not installed (make setup installs them)")
-from sensor_msgs.msg import Image, RegionOfInterest  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest  # noqa: E402
 
 from rts_ros.errors import ConfigError, InvalidInputError  # noqa: E402
 from rts_ros.ros import params as P  # noqa: E402
 from rts_ros.ros.frames import FrameStore  # noqa: E402
 from rts_ros.ros.geometry import clip_box, mask_tight_box, roi_is_zero  # noqa: E402
-from rts_ros.ros.image_conversion import fill_image, image_to_rgb, mask_from_image  # noqa: E402
+from rts_ros.ros.image_conversion import (  # noqa: E402
+    fill_image, image_to_rgb, mask_from_image, message_to_rgb)
 from rts_ros.ros.overlay import render_overlay  # noqa: E402
 from rts_ros.ros.stats import Stats  # noqa: E402
 from rts_ros.testing import REPO_ROOT  # noqa: E402
@@ -64,7 +65,8 @@ def test_mono16_is_scaled_by_1_over_256_in_either_byte_order(bigendian):
 
 
 @pytest.mark.parametrize("change,phrase", [
-    (dict(encoding="yuv422"), "unsupported encoding 'yuv422'"),
+    (dict(encoding="nv21"), "unsupported encoding 'nv21'"),
+    (dict(encoding="yuv422", width=7, step=14), "width must be even"),
     (dict(encoding="rgb16"), "unsupported encoding"),
     (dict(data=b"\x00" * 20), "fewer than height*step"),
     (dict(step=20), "smaller than one row"),
@@ -77,6 +79,99 @@ def test_unusable_images_raise_a_clear_error(change, phrase):
         setattr(msg, k, v)
     with pytest.raises(InvalidInputError, match=phrase.replace("*", r"\*")):
         image_to_rgb(msg)
+
+
+def _mosaic(rgb: np.ndarray, pattern: str) -> np.ndarray:
+    """A Bayer mosaic built by hand: pattern names the colours of the 2x2 block at the origin, row by row."""
+    out = np.zeros(rgb.shape[:2], rgb.dtype)
+    for i, colour in enumerate(pattern):
+        dy, dx = divmod(i, 2)
+        out[dy::2, dx::2] = rgb[dy::2, dx::2, "RGB".index(colour)]
+    return out
+
+
+@pytest.mark.parametrize("pattern", ["RGGB", "BGGR", "GBRG", "GRBG"])
+@pytest.mark.parametrize("bits", [8, 16])
+def test_bayer_mosaics_are_demosaiced_to_rgb(pattern, bits):
+    h, w = 12, 16
+    flat = np.empty((h, w, 3), np.uint8)
+    flat[:] = (200, 100, 30)      # distinct R, G, B: a pattern read the wrong way round swaps them
+    yy, xx = np.mgrid[0:h, 0:w]
+    smooth = np.dstack([40 + 8 * xx, 60 + 6 * yy, 200 - 5 * xx]).astype(np.uint8)   # linear ramps
+    for rgb in (flat, smooth):
+        mosaic = _mosaic(rgb, pattern)
+        if bits == 16:
+            mosaic = mosaic.astype(np.uint16) * 256 + 77   # the low byte is dropped by the 1/256 scaling
+        out = image_to_rgb(image_msg(mosaic, f"bayer_{pattern.lower()}{bits}", pad=3))
+        assert out.shape == (h, w, 3) and out.dtype == np.uint8
+        inner = (slice(2, -2), slice(2, -2))   # borders are extrapolated by the demosaicing
+        # bilinear demosaicing is exact on linear ramps, up to rounding
+        assert np.abs(out[inner].astype(int) - rgb[inner].astype(int)).max() <= 1, pattern
+
+
+def _yuv_to_rgb_bt601(y, u, v):
+    """ITU-R BT.601, video range: the conversion of packed 4:2:2 camera output."""
+    c, d, e = 1.164 * (y - 16.0), u - 128.0, v - 128.0
+    return np.clip(np.stack([c + 1.596 * e, c - 0.392 * d - 0.813 * e, c + 2.017 * d], -1), 0, 255)
+
+
+@pytest.mark.parametrize("encoding,order", [("yuv422", "UYVY"), ("uyvy", "UYVY"), ("yuv422_yuy2", "YUYV"),
+                                            ("yuyv", "YUYV")])
+def test_packed_yuv422_is_converted_with_bt601(encoding, order):
+    h, w = 3, 8
+    y = RNG.integers(16, 236, (h, w)).astype(np.uint8)
+    u = RNG.integers(16, 241, (h, w // 2)).astype(np.uint8)
+    v = RNG.integers(16, 241, (h, w // 2)).astype(np.uint8)
+    planes = {"Y": None, "U": u, "V": v}
+    packed = np.zeros((h, w * 2), np.uint8)
+    ys = iter([y[:, 0::2], y[:, 1::2]])
+    for k, name in enumerate(order):
+        packed[:, k::4] = next(ys) if name == "Y" else planes[name]
+    msg = Image(height=h, width=w, encoding=encoding, step=w * 2 + 4,
+                data=np.concatenate([packed, np.zeros((h, 4), np.uint8)], 1).tobytes())
+    out = image_to_rgb(msg).astype(float)
+    want = _yuv_to_rgb_bt601(y.astype(float), np.repeat(u, 2, 1).astype(float), np.repeat(v, 2, 1).astype(float))
+    assert np.abs(out - want).max() <= 2.5
+
+
+def _compressed(data: bytes, fmt: str) -> CompressedImage:
+    return CompressedImage(format=fmt, data=data)
+
+
+def test_compressed_png_decodes_exactly_and_jpeg_closely():
+    import cv2
+
+    big = cv2.resize(RGB, (70, 50), interpolation=cv2.INTER_LINEAR)   # smooth enough for JPEG
+    ok, png = cv2.imencode(".png", big[:, :, ::-1])
+    assert ok
+    np.testing.assert_array_equal(message_to_rgb(_compressed(png.tobytes(), "rgb8; png compressed bgr8")), big)
+    ok, jpg = cv2.imencode(".jpg", big[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    out = message_to_rgb(_compressed(jpg.tobytes(), "jpeg"))
+    assert out.shape == big.shape and out.dtype == np.uint8
+    mse = np.mean((out.astype(float) - big.astype(float)) ** 2)
+    assert 10 * np.log10(255 ** 2 / mse) > 30          # PSNR: a decoded JPEG of quality 95
+    assert out[..., 0].mean() == pytest.approx(big[..., 0].mean(), abs=3)   # channel order kept
+    assert out[..., 2].mean() == pytest.approx(big[..., 2].mean(), abs=3)
+    gray = RGB[:, :, 1].copy()
+    ok, png = cv2.imencode(".png", gray)
+    np.testing.assert_array_equal(message_to_rgb(_compressed(png.tobytes(), "mono8; png compressed")),
+                                  np.repeat(gray[:, :, None], 3, 2))
+    deep = (RGB.astype(np.uint16) * 256 + 200)
+    ok, png = cv2.imencode(".png", deep[:, :, ::-1])
+    np.testing.assert_array_equal(message_to_rgb(_compressed(png.tobytes(), "rgb16; png compressed bgr16")), RGB)
+    ok, png = cv2.imencode(".png", np.dstack([RGB[:, :, ::-1], np.full((5, 7), 9, np.uint8)]))
+    np.testing.assert_array_equal(message_to_rgb(_compressed(png.tobytes(), "bgra8; png compressed bgra8")), RGB)
+
+
+@pytest.mark.parametrize("data,fmt,phrase", [
+    (b"", "jpeg", "has no data"),
+    (b"\xff\xd8\xff\xe0 not really a jpeg", "jpeg", "could not decode"),
+    (bytes(range(256)) * 4, "png", "could not decode"),
+    (b"\x00" * 16, "16UC1; compressedDepth png", "depth image"),
+])
+def test_unusable_compressed_images_raise_a_clear_error(data, fmt, phrase):
+    with pytest.raises(InvalidInputError, match=phrase):
+        message_to_rgb(_compressed(data, fmt))
 
 
 def test_fill_image_round_trips():
@@ -270,10 +365,15 @@ def test_launch_file_declares_the_documented_arguments(monkeypatch):
     ns: dict = {}
     exec(compile(path.read_text(), str(path), "exec"), ns)
     entities = ns["generate_launch_description"]()
-    assert set(rec["args"]) == {"namespace", "params_file", "image_topic", "weights", "device"}
+    assert set(rec["args"]) == {"namespace", "params_file", "image_topic", "image_transport", "weights", "device"}
+    assert rec["args"]["image_transport"] == "raw"
     assert rec["args"]["params_file"] == "/opt/share/rts_ros/config/tracker.yaml"
     (node,) = rec["nodes"]
     assert (node["package"], node["executable"]) == ("rts_ros", "rts_tracker")
     assert node["remappings"][0][0] == "image" and node["remappings"][0][1].name == "image_topic"
     assert node["namespace"].name == "namespace"
-    assert len(entities) == 6
+    assert len(entities) == 7
+    overrides = node["parameters"][1]
+    assert {k: v.value.name for k, v in overrides.items()} == {
+        "image_transport": "image_transport", "weights": "weights", "device": "device"}
+    assert all(v.value_type is str for v in overrides.values())

@@ -7,6 +7,7 @@ import torch
 
 from rts_ros.api import Tracker, TrackerConfig, TrackResult, TrackState
 from rts_ros.errors import ConfigError, InvalidInputError, NotInitializedError
+from rts_ros.eval.metrics import box_iou
 
 TINY_KWDS = {"backbone_type": "resnet", "backbone_block": "basic", "backbone_layers": [1, 1, 1, 1],
              "backbone_width": 8, "out_feature_dim": 32, "decoder_mdim": 16}
@@ -320,7 +321,7 @@ def test_relative_not_found_threshold_keeps_a_static_real_target_found():
             peak = t.init_info["clf_init_peak"]
             assert peak < 0.3, "the shipped model now fires on this real target: pick a harder one"
             assert thr == pytest.approx(rel * peak)
-            iou = _iou(t.track(frames[-1]).box, box)
+            iou = float(box_iou(np.array(t.track(frames[-1]).box), np.array(box))[0])
             assert iou > 0.3, f"the static cloth was lost (IoU {iou:.2f})"
     found = {rel: sum(f != "not_found" for f in flags) for rel, flags in runs.items()}
     assert found[0.8] >= 8 and found[0.0] <= 3, found
@@ -353,7 +354,7 @@ def test_shipped_model_follows_the_mask_through_a_camera_pan_while_the_classifie
             r = t.track(frames[k])
             assert t.last_info.clf_flag == "not_found"
         moved = box0 + np.r_[(n - 1) * step, 0, 0]
-        final_iou[name] = _iou(r.box, tuple(moved))
+        final_iou[name] = float(box_iou(np.array(r.box), np.array(moved))[0])
     assert final_iou["shipped"] > 0.3 and final_iou["reference rule"] < 0.1, final_iou
 
 
@@ -375,13 +376,6 @@ def test_soft_map_in_mask_keeps_the_soft_mass_inside_the_mask():
             ratios[on].append(t.last_info.soft_area / r.mask_area)
     assert all(0.5 < q <= 1.0 + 1e-4 for q in ratios[True]), ratios[True]
     assert max(ratios[False]) > 1.03, ratios[False]
-
-
-def _iou(a, b) -> float:
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw, ih = max(0.0, min(ax1, bx1) - max(a[0], b[0])), max(0.0, min(ay1, by1) - max(a[1], b[1]))
-    inter = iw * ih
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def test_trust_seg_when_no_clf_follows_the_mask_while_the_classifier_is_lost():
@@ -459,7 +453,7 @@ def test_tracker_follows_the_network_classifier_stride(tmp_path):
         for frame, box in zip(seq.frames[1:], seq.boxes[1:]):
             r = t.track(frame)
             assert t.last_info.clf_scores.shape[-2:] == cells
-            ious.append(_iou(r.box, box))
+            ious.append(float(box_iou(np.array(r.box), np.array(box))[0]))
         assert np.mean(ious) > 0.5, (folder, ious)
 
 

@@ -6,7 +6,12 @@ the node's own figures from /diagnostics: per-frame medians of the stamp-to-publ
 spent inside the tracker, and of their difference (conversion, hand-over to the worker, mask/Track
 building and publishing: what the ROS layer adds).
 
+With `--transports raw,compressed` (the default) each size runs twice: sensor_msgs/Image, then JPEG
+(quality 90) as sensor_msgs/CompressedImage with the node's `image_transport: compressed`, whose overhead
+includes the decoding.
+
     python -m rts_ros.ros.bench [--weights DIR] [--device cpu] [--frames 10] [--sizes 640x480,1280x720]
+                                [--transports raw,compressed]
 """
 from __future__ import annotations
 
@@ -31,10 +36,11 @@ def _small_weights(folder: Path) -> Path:
 
 
 def _run_size(width: int, height: int, frames: int, weights: str, device: str, extra: list[str],
-              workdir: Path) -> dict:
+              workdir: Path, transport: str = "raw") -> dict:
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-    from sensor_msgs.msg import Image
+    import cv2
+    from sensor_msgs.msg import CompressedImage, Image
 
     from rts_ros.msg import InitTarget, Track
     from rts_ros.ros.harness import Client, NodeProcess, node_env, use_env
@@ -43,13 +49,17 @@ def _run_size(width: int, height: int, frames: int, weights: str, device: str, e
 
     env = node_env()
     use_env(env)
-    ns = f"/bench{width}"
+    ns = f"/bench{width}{transport}"
+    compressed = transport == "compressed"
     proc = NodeProcess(["-r", f"__ns:={ns}", "-p", f"weights:={weights}", "-p", f"device:={device}",
-                        "-p", "diagnostics_period:=0.5", *extra], env, workdir / f"node_{width}x{height}.log")
+                        "-p", "diagnostics_period:=0.5", "-p", f"image_transport:={transport}", *extra], env,
+                       workdir / f"node_{width}x{height}_{transport}.log")
     client = Client("rts_bench")
     try:
         node = client.node
-        img_pub = node.create_publisher(Image, f"{ns}/image", qos_profile_sensor_data)
+        img_pub = node.create_publisher(CompressedImage if compressed else Image,
+                                        f"{ns}/image/compressed" if compressed else f"{ns}/image",
+                                        qos_profile_sensor_data)
         init_pub = node.create_publisher(InitTarget, f"{ns}/rts/init", QoSProfile(
             depth=10, reliability=ReliabilityPolicy.RELIABLE))
         client.subscribe(Track, f"{ns}/rts/bbox", key="track")
@@ -59,8 +69,12 @@ def _run_size(width: int, height: int, frames: int, weights: str, device: str, e
         clips = [synthetic_frame(i, width, height) for i in range(frames + 1)]
         e2e = []
         for i, (rgb, box) in enumerate(clips):
-            msg = Image()
-            fill_image(msg, rgb, "rgb8")
+            if compressed:
+                ok, data = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+                msg = CompressedImage(format="rgb8; jpeg compressed bgr8", data=data.tobytes())
+            else:
+                msg = Image()
+                fill_image(msg, rgb, "rgb8")
             msg.header.frame_id = "bench"
             msg.header.stamp = node.get_clock().now().to_msg()
             stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
@@ -94,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--frames", type=int, default=10, help="tracked frames per size (after the init frame)")
     ap.add_argument("--sizes", default="640x480,1280x720")
+    ap.add_argument("--transports", default="raw,compressed",
+                    help="raw (sensor_msgs/Image) and/or compressed (JPEG in sensor_msgs/CompressedImage)")
     args = ap.parse_args(argv)
+    transports = [t for t in args.transports.split(",") if t]
+    if not transports or set(transports) - {"raw", "compressed"}:
+        ap.error(f"--transports takes raw and/or compressed, got {args.transports!r}")
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="rts_bench_") as tmp:
         weights, extra, label = args.weights, [], args.weights
@@ -107,13 +126,15 @@ def main(argv: list[str] | None = None) -> int:
                 weights, label = str(_small_weights(Path(tmp) / "small")), "small random network"
                 extra = ["-p", "tracker.image_sample_size:=[96, 96]", "-p", "tracker.box_init:=grabcut"]
         print(f"rts_tracker node overhead ({label}, device {args.device}, {args.frames} frames per size, lockstep)")
-        print(f"{'size':>10} {'latency ms':>11} {'tracker ms':>11} {'overhead ms':>12} {'round trip ms':>14}")
+        print(f"{'size':>10} {'transport':>10} {'latency ms':>11} {'tracker ms':>11} {'overhead ms':>12} "
+              f"{'round trip ms':>14}")
         for w, h in sizes:
-            r = _run_size(w, h, args.frames, weights, args.device, extra, Path(tmp))
-            print(f"{w}x{h:<6} {r['latency_ms']:11.1f} {r['tracker_ms']:11.1f} {r['overhead_ms']:12.1f} "
-                  f"{r['roundtrip_ms']:14.1f}   ({r['device']})")
+            for transport in transports:
+                r = _run_size(w, h, args.frames, weights, args.device, extra, Path(tmp), transport)
+                print(f"{w}x{h:<6} {transport:>10} {r['latency_ms']:11.1f} {r['tracker_ms']:11.1f} "
+                      f"{r['overhead_ms']:12.1f} {r['roundtrip_ms']:14.1f}   ({r['device']})")
         print("latency: image stamp to Track publish in the node; overhead = latency - tracker call (medians); "
-              "round trip: stamp to Track received by this process")
+              "round trip: stamp to Track received by this process; compressed: JPEG quality 90, decoding included")
     return 0
 
 

@@ -20,7 +20,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from rts_ros.errors import ConfigError, RTSError
@@ -82,6 +82,7 @@ class TrackerNode(LifecycleNode):
         self._throttle_lock = threading.Lock()
         self._active = False
         self._last_image = 0.0
+        self._image_topic = ""   # resolved name of the image subscription (set on activate)
         # /diagnostics reports in every lifecycle state (an unconfigured node says why)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(self._param("diagnostics_period"), self._publish_diagnostics)
@@ -182,14 +183,19 @@ class TrackerNode(LifecycleNode):
         image_qos = QoSProfile(
             depth=s.image_depth, history=HistoryPolicy.KEEP_LAST, durability=qos_profile_sensor_data.durability,
             reliability=ReliabilityPolicy.RELIABLE if s.image_reliable else ReliabilityPolicy.BEST_EFFORT)
+        # image_transport's naming: the compressed stream of base topic T is T/compressed (after remapping T)
+        self._image_topic = self.resolve_topic_name("image")
+        if s.image_compressed:
+            self._image_topic = self._image_topic.rstrip("/") + "/compressed"
         self._subs = [
-            self.create_subscription(Image, "image", self._on_image, image_qos),
+            self.create_subscription(CompressedImage if s.image_compressed else Image, self._image_topic,
+                                     self._on_image, image_qos),
             self.create_subscription(InitTarget, "rts/init", self._on_init, QoSProfile(
                 depth=10, reliability=ReliabilityPolicy.RELIABLE)),
         ]
         self._active = True
-        topic = self.resolve_topic_name("image")
-        self.get_logger().info(f"active: tracking images from {topic}; send a box on "
+        kind = "compressed images" if s.image_compressed else "images"
+        self.get_logger().info(f"active: tracking {kind} from {self._image_topic}; send a box on "
                                f"{self.resolve_topic_name('rts/init')} to start")
         return TransitionCallbackReturn.SUCCESS
 
@@ -290,7 +296,7 @@ class TrackerNode(LifecycleNode):
         self.get_logger().info(f"warm-up took {time.perf_counter() - t0:.1f} s")
 
     # --- callbacks (executor thread: keep them short) -----------------------------------------------------
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         self._last_image = time.monotonic()
         self._store.put_frame(msg, stamp_ns(msg.header))
 
@@ -338,7 +344,7 @@ class TrackerNode(LifecycleNode):
             if not self._active:
                 lvl, summary = DiagnosticStatus.WARN, "inactive"
             elif time.monotonic() - self._last_image > 2.0:
-                lvl, summary = DiagnosticStatus.WARN, f"no image for 2 s on {self.resolve_topic_name('image')}"
+                lvl, summary = DiagnosticStatus.WARN, f"no image for 2 s on {self._image_topic or self.resolve_topic_name('image')}"
             elif state == "LOST":
                 lvl, summary = DiagnosticStatus.WARN, "target lost"
             else:

@@ -60,6 +60,9 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model_tracker_settings", "bool", True,
               "true: a tracker.* value left at the rts50 default takes the model's recommended setting (rts.json "
               "`tracker`); false: the tracker.* parameters apply exactly as given (untouched = the reference)"),
+    ParamSpec("image_transport", "string", "raw",
+              "raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage (JPEG/PNG, e.g. "
+              "image_transport's compressed transport) on `image` + /compressed", _one_of("raw", "compressed")),
     ParamSpec("image_qos.reliability", "string", "best_effort",
               "image subscription reliability: best_effort (sensor data) or reliable",
               _one_of("best_effort", "reliable")),
@@ -147,6 +150,7 @@ class NodeSettings:
     autostart: bool
     warmup: bool
     model_tracker_settings: bool
+    image_compressed: bool
     image_reliable: bool
     image_depth: int
     frame_buffer: int
@@ -174,6 +178,7 @@ def validate(values: dict[str, Any]) -> NodeSettings:
     return NodeSettings(
         weights=values["weights"], device=values["device"], fp16=values["fp16"], autostart=values["autostart"],
         warmup=values["warmup"], model_tracker_settings=values["model_tracker_settings"],
+        image_compressed=values["image_transport"] == "compressed",
         image_reliable=values["image_qos.reliability"] == "reliable",
         image_depth=values["image_qos.depth"], frame_buffer=values["frame_buffer"],
         publish_idle=values["publish_idle"], diagnostics_period=values["diagnostics_period"], tracker=cfg)

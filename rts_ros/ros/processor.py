@@ -15,7 +15,7 @@ import numpy as np
 from rts_ros.errors import InvalidInputError, RTSError
 from rts_ros.ros.frames import Frame, FrameStore, Work
 from rts_ros.ros.geometry import mask_tight_box, roi_is_zero, roi_to_box
-from rts_ros.ros.image_conversion import image_to_rgb, mask_from_image
+from rts_ros.ros.image_conversion import mask_from_image, message_to_rgb
 from rts_ros.ros.stats import Stats
 
 
@@ -117,7 +117,7 @@ class FrameProcessor:
             frame = newest
         keep = "still tracking the previous target" if self.tracking else "the tracker stays idle"
         try:
-            rgb = image_to_rgb(frame.msg, "init image")
+            rgb = message_to_rgb(frame.msg, "init image")
             box, mask = self._init_target(msg, rgb.shape[:2])
             t0 = time.perf_counter()
             result = self.tracker.initialize(rgb, box=box, mask=mask)
@@ -148,7 +148,7 @@ class FrameProcessor:
     def _track(self, frame: Frame, skipped: int) -> None:
         self._last_seq = frame.seq
         try:
-            rgb = image_to_rgb(frame.msg)
+            rgb = message_to_rgb(frame.msg)
         except InvalidInputError as e:
             self.stats.add(input_errors=1)
             self.log("error", f"image-{str(e)[:40]}", f"skipped image: {e}")
