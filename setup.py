@@ -28,6 +28,7 @@ setup(
     ],
     extras_require={
         "eval": ["matplotlib>=3.6"],
+        "bag": ["rosbags>=0.10"],   # rts-track on recordings (rosbag2 / MCAP / ROS 1 bags), no ROS needed
         "test": ["pytest>=7"],
     },
     entry_points={

@@ -1,12 +1,14 @@
-"""rts-track: run the tracker on a folder of frames or a video file and write its outputs.
+"""rts-track: run the tracker on a folder of frames, a video file or a recording and write its outputs.
 
     rts-track INPUT (--init-box x,y,w,h | --init-mask PNG | both) [--weights DIR] [--device auto|cuda|cpu]
-              --output DIR [--overlay] [--config YAML]
+              --output DIR [--overlay] [--config YAML] [--topic /camera/image_raw]
 
+INPUT: a folder of frames, a video file, or a recording (rosbag2 folder, .mcap, .db3 or ROS 1 .bag) whose
+sensor_msgs/Image or CompressedImage topic is read (--topic, needed when it holds several).
 Writes boxes.txt (x,y,w,h per input frame; first line = the init box or the init mask's tight box),
-confidence.txt, state.txt, masks/00000001.png ... (0/255, the first is the init mask) and, with --overlay,
-overlay.mp4. The last line printed is `tracking: N frames, X FPS` (N tracked frames after the init frame,
-X = N / time spent in Tracker.track alone).
+confidence.txt, state.txt, masks/00000001.png ... (0/255, the first is the init mask), for a recording
+stamps.txt (each frame's header stamp, ns) and, with --overlay, overlay.mp4. The last line printed is
+`tracking: N frames, X FPS` (N tracked frames after the init frame, X = N / time spent in Tracker.track alone).
 """
 from __future__ import annotations
 
@@ -76,6 +78,27 @@ def iter_frames(source: Path) -> tuple[Iterator[np.ndarray], int | None, float]:
     return vgen(), count, fps
 
 
+def _is_bag(path: Path) -> bool:
+    from rts_ros.ros.bag import is_bag   # no ROS installation needed: rosbags reads the files
+
+    return is_bag(path)
+
+
+def _bag_frames(path: Path, topic: str | None, stamps: list[int]) -> tuple[Iterator[np.ndarray], int, float]:
+    """Frames of one image topic of a recording; each frame's header stamp is appended to `stamps` as it is read."""
+    from rts_ros.ros.bag import read_frames
+
+    frames, chosen, fps = read_frames(path, topic)
+    print(f"reading {chosen.name} ({chosen.msgtype}, {chosen.count} messages) from {path}", file=sys.stderr)
+
+    def gen():
+        for f in frames:
+            stamps.append(f.stamp_ns)
+            yield f.rgb
+
+    return gen(), chosen.count, fps
+
+
 def parse_box(text: str) -> tuple[float, float, float, float]:
     try:
         vals = tuple(float(v) for v in text.replace(" ", "").split(","))
@@ -103,9 +126,13 @@ class Outputs:
         self.writer = None
         self.n = 0
 
-    def add(self, rgb: np.ndarray, result) -> None:
+    def add(self, rgb: np.ndarray, result, stamp_ns: int | None = None) -> None:
         cv2 = _cv2()
         self.n += 1
+        if stamp_ns is not None:
+            if "stamps" not in self.files:
+                self.files["stamps"] = open(self.out / "stamps.txt", "w", encoding="utf-8")
+            self.files["stamps"].write(f"{stamp_ns}\n")
         self.files["boxes"].write(",".join(fmt(v) for v in result.box) + "\n")
         self.files["confidence"].write(f"{result.confidence:.6f}\n")
         self.files["state"].write(result.state.name + "\n")
@@ -142,7 +169,10 @@ class Outputs:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rts-track", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", type=Path, help="folder of frames (sorted by name) or a video file")
+    p.add_argument("input", type=Path, help="folder of frames (sorted by name), a video file, or a recording "
+                                            "(rosbag2 folder, .mcap, .db3, ROS 1 .bag)")
+    p.add_argument("--topic", default=None, help="image topic of a recording (Image or CompressedImage); "
+                                                 "optional when the recording has one image topic")
     p.add_argument("--init-box", type=parse_box, metavar="x,y,w,h", help="target box in the first frame")
     p.add_argument("--init-mask", type=Path, metavar="PNG", help="target mask of the first frame (non-zero = target)")
     p.add_argument("--weights", type=Path, default=None, help="weights folder (default: the shipped model)")
@@ -188,7 +218,14 @@ def _run(args) -> int:
     overrides = TrackerConfig.from_yaml(args.config).to_dict() if args.config else None
     if overrides is not None:
         overrides = {k: v for k, v in overrides.items() if k in _yaml_keys(args.config)}
-    frames, count, fps = iter_frames(args.input)
+    stamps: list[int] = []
+    if _is_bag(args.input):
+        frames, count, fps = _bag_frames(args.input, args.topic, stamps)
+    elif args.topic is not None:
+        raise SystemExit(f"error: --topic applies to recordings (rosbag2 folder, .mcap, .db3, .bag); {args.input} "
+                         "is not one")
+    else:
+        frames, count, fps = iter_frames(args.input)
     mask = None
     if args.init_mask is not None:
         mask = cv2.imread(str(args.init_mask), cv2.IMREAD_GRAYSCALE)
@@ -207,7 +244,7 @@ def _run(args) -> int:
                 result = tracker.track(rgb)
                 track_s += time.perf_counter() - t0
                 n_tracked += 1
-            out.add(rgb, result)
+            out.add(rgb, result, stamps[i] if stamps else None)
             bar.update(1)
     finally:
         bar.close()
