@@ -41,6 +41,7 @@ setup(
             "rts-label-static=rts_ros.cli.label_static:main",
             "rts-average=rts_ros.cli.average:main",
             "rts-eval-sets=rts_ros.cli.eval_sets:main",
+            "rts-fit-quality=rts_ros.cli.fit_quality:main",
             "rts_tracker=rts_ros.ros.main:main",
         ]
     },

@@ -61,6 +61,8 @@ def test_cli_writes_all_outputs_with_overlay(tmp_path, tiny_weights, frames_dir)
     boxes = (out / "boxes.txt").read_text().splitlines()
     assert len(boxes) == 4 and boxes[0] == "40,30,40,30"
     assert len((out / "confidence.txt").read_text().splitlines()) == 4
+    quality = (out / "quality.txt").read_text().splitlines()
+    assert quality[0] == "1.000000" and quality[1:] == ["nan"] * 3   # the tiny weights have no quality model
     states = (out / "state.txt").read_text().splitlines()
     assert states[0] == "TRACKING" and all(s in ("TRACKING", "UNCERTAIN", "LOST") for s in states)
     masks = sorted((out / "masks").iterdir())

@@ -248,13 +248,14 @@ def node(tracker_node, logs):
 def test_init_by_topic_then_mask_and_bbox_carry_the_input_headers(node):
     first = node.start_tracking()
     assert first.state == Track.TRACKING and first.frame_index == 0
-    assert first.confidence == pytest.approx(1.0)
+    assert first.confidence == pytest.approx(1.0) and first.quality == pytest.approx(1.0)
     sent = [node.image() for _ in range(3)]
     tracks = [node.send(m) for m in sent]
     for i, (img, trk) in enumerate(zip(sent, tracks), start=1):
         assert trk.header == img.header
         assert trk.frame_index == i
         assert trk.state in (Track.TRACKING, Track.UNCERTAIN, Track.LOST)
+        assert np.isnan(trk.quality)   # these random weights carry no quality model
         b = trk.bbox
         assert b.x_offset + b.width <= W and b.y_offset + b.height <= H
     key = {(ns(m.header.stamp), m.header.frame_id) for m in sent}
@@ -579,6 +580,7 @@ def test_shipped_default_model_starts_and_tracks(ros_env, tmp_path, client, logs
         for _ in range(2):
             trk = s.send(s.image())
             assert trk.state in (Track.TRACKING, Track.UNCERTAIN, Track.LOST) and trk.frame_index >= 1
+            assert 0.0 <= trk.quality <= 1.0   # the shipped weights carry a quality model
     finally:
         assert proc.stop() == 0, proc.output()[-3000:]
 

@@ -6,8 +6,9 @@
 INPUT: a folder of frames, a video file, or a recording (rosbag2 folder, .mcap, .db3 or ROS 1 .bag) whose
 sensor_msgs/Image or CompressedImage topic is read (--topic, needed when it holds several).
 Writes boxes.txt (x,y,w,h per input frame; first line = the init box or the init mask's tight box),
-confidence.txt, state.txt, masks/00000001.png ... (0/255, the first is the init mask), for a recording
-stamps.txt (each frame's header stamp, ns) and, with --overlay, overlay.mp4. The last line printed is
+confidence.txt, quality.txt (nan without a quality model), state.txt, masks/00000001.png ... (0/255, the
+first is the init mask), for a recording stamps.txt (each frame's header stamp, ns) and, with --overlay,
+overlay.mp4. The last line printed is
 `tracking: N frames, X FPS` (N tracked frames after the init frame, X = N / time spent in Tracker.track alone).
 """
 from __future__ import annotations
@@ -120,7 +121,8 @@ class Outputs:
         out.mkdir(parents=True, exist_ok=True)
         (out / "masks").mkdir(exist_ok=True)
         self.out = out
-        self.files = {n: open(out / f"{n}.txt", "w", encoding="utf-8") for n in ("boxes", "confidence", "state")}
+        self.files = {n: open(out / f"{n}.txt", "w", encoding="utf-8") for n in ("boxes", "confidence", "quality",
+                                                                                  "state")}
         self.overlay = overlay
         self.fps = fps
         self.writer = None
@@ -135,6 +137,7 @@ class Outputs:
             self.files["stamps"].write(f"{stamp_ns}\n")
         self.files["boxes"].write(",".join(fmt(v) for v in result.box) + "\n")
         self.files["confidence"].write(f"{result.confidence:.6f}\n")
+        self.files["quality"].write(f"{result.quality:.6f}\n")
         self.files["state"].write(result.state.name + "\n")
         cv2.imwrite(str(self.out / "masks" / f"{self.n:08d}.png"), result.mask)
         if self.overlay:

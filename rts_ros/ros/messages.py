@@ -30,6 +30,7 @@ def track_message(header, result: Any | None, width: int, height: int, skipped: 
     msg.box = [float(v) for v in result.box]
     conf = float(result.confidence)
     msg.confidence = conf if math.isfinite(conf) else 0.0
+    msg.quality = float(result.quality)   # NaN = the weights have no quality model (documented in Track.msg)
     msg.state = int(result.state)
     msg.mask_area = int(result.mask_area)
     msg.frame_index = int(result.frame_index)
@@ -47,7 +48,7 @@ def debug_message(header, rgb: np.ndarray, result: Any | None, track: Track) -> 
     b = track.bbox
     overlay = render_overlay(rgb, None if result is None else result.mask,
                              (b.x_offset, b.y_offset, b.x_offset + b.width, b.y_offset + b.height),
-                             STATE_NAMES.get(track.state, str(track.state)), track.confidence)
+                             STATE_NAMES.get(track.state, str(track.state)), track.confidence, track.quality)
     msg = Image()
     msg.header = header
     fill_image(msg, overlay, "bgr8")

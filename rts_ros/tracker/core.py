@@ -66,6 +66,7 @@ class FrameInfo:
     clf_num_stored: int
     clf_scores: np.ndarray | None = None
     mask_growth_clipped: bool = False  # the growth guard cut the mask this frame
+    quality_features: np.ndarray | None = None   # rts_ros.tracker.quality.FEATURES of this frame (Tracker)
     extra: dict = field(default_factory=dict)
 
 

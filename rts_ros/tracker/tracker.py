@@ -17,6 +17,7 @@ from rts_ros.tracker.geometry import tight_box_np
 from rts_ros.tracker.inputs import as_rgb_uint8, check_box, check_mask
 from rts_ros.tracker.netops import RTSOps
 from rts_ros.tracker.profiling import StageTimer
+from rts_ros.tracker.quality import QualityFeatures, QualityModel
 from rts_ros.tracker.types import TrackResult, TrackState
 from rts_ros.weights.folder import resolve_device
 
@@ -28,8 +29,9 @@ class Tracker:
 
     def __init__(self, net: torch.nn.Module, sta: torch.nn.Module | None = None, device="auto",
                  config: TrackerConfig | None = None, profile: bool = False, channels_last: bool = True,
-                 fold_bn: bool = True, fp16: bool = False) -> None:
+                 fold_bn: bool = True, fp16: bool = False, quality_model: QualityModel | None = None) -> None:
         self.config = (config or TrackerConfig()).validate()
+        self.quality_model = quality_model
         self._device = resolve_device(device)
         amp = None
         if fp16 and self._device.type == "cuda":
@@ -65,7 +67,8 @@ class Tracker:
             config = model_config(wf.rts_meta, overrides)
         elif overrides:
             config = TrackerConfig.from_dict({**config.to_dict(), **overrides})
-        return cls(net, sta, device=device, config=config, profile=profile, fp16=fp16)
+        return cls(net, sta, device=device, config=config, profile=profile, fp16=fp16,
+                   quality_model=quality_model(wf.rts_meta))
 
     # --------------------------------------------------------------------------------- properties
     @property
@@ -104,6 +107,7 @@ class Tracker:
         self._last_info: FrameInfo | None = None
         self._init_box: tuple[float, float, float, float] | None = None
         self._box_calibration = BoxCalibration()
+        self._quality: QualityFeatures | None = None
         self.init_info: dict = {}
 
     # --------------------------------------------------------------------------------- API
@@ -136,10 +140,11 @@ class Tracker:
         self._core = core
         self._image_hw = hw
         self._init_box = tuple(float(v) for v in box)
+        self._quality = QualityFeatures(self._init_box)
         self._frame_index = 0
         self._state = TrackState.TRACKING
         return TrackResult(mask_out, tuple(float(v) for v in box), 1.0, self._state, 0,
-                           int(np.count_nonzero(mask_out)), dict(self.timer.times))
+                           int(np.count_nonzero(mask_out)), dict(self.timer.times), quality=1.0)
 
     def track(self, image) -> TrackResult:
         """Track the target in the next frame."""
@@ -167,8 +172,12 @@ class Tracker:
             confidence = 0.0
         self._last_info = info
         box = self._calibrated(info)
-        return TrackResult(mask_out, box, confidence, self._state, self._frame_index,
-                           int(np.count_nonzero(mask_out)), dict(self.timer.times))
+        mask_area = int(np.count_nonzero(mask_out))
+        info.quality_features = self._quality.update(confidence, info.soft_area, mask_area, box, info.mask_box,
+                                                     info.clf_box, clf_fail)
+        quality = self.quality_model.predict(info.quality_features) if self.quality_model else float("nan")
+        return TrackResult(mask_out, box, confidence, self._state, self._frame_index, mask_area,
+                           dict(self.timer.times), quality=quality)
 
     # --------------------------------------------------------------------------------- helpers
     def _calibrated(self, info: FrameInfo) -> tuple[float, float, float, float]:
@@ -195,6 +204,12 @@ class Tracker:
         cfg = self.config
         mask = grabcut_mask(img, box, margin=cfg.grabcut_margin, fallback=cfg.grabcut_fallback)
         return torch.from_numpy(mask).to(self._device)
+
+
+def quality_model(rts_meta: dict) -> QualityModel | None:
+    """The weights' quality model (rts.json `quality`), None when they have none."""
+    data = rts_meta.get("quality")
+    return None if data is None else QualityModel.from_dict(data)
 
 
 def model_config(rts_meta: dict, overrides: dict | None = None) -> TrackerConfig:

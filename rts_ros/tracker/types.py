@@ -34,6 +34,8 @@ class TrackResult:
     frame_index: 0 for the init frame, then 1, 2, ...
     mask_area: number of pixels of `mask`.
     timings: per-stage seconds; filled only when the tracker's profiling is on.
+    quality: estimated probability that `box` is right (IoU >= 0.5 rather than < 0.1), from the weights'
+        quality model (rts_ros.tracker.quality); NaN when the weights have none. 1.0 on the init frame.
     """
 
     mask: np.ndarray
@@ -43,3 +45,4 @@ class TrackResult:
     frame_index: int
     mask_area: int
     timings: dict[str, float] = field(default_factory=dict)
+    quality: float = float("nan")

@@ -42,8 +42,9 @@ def average_weight_folders(inputs: list[str | Path], out_dir: str | Path, comman
             mean[key] = (acc / len(states)).to(ref.dtype)
         else:
             mean[key] = ref.clone()
+    # a quality model is fitted to one network's signals: the average needs its own (rts-fit-quality)
     extra = {k: v for k, v in metas[0].items() if k not in ("format", "network", "constructor", "source",
-                                                                "source_sha256", "training", "tracker")}
+                                                                "source_sha256", "training", "tracker", "quality")}
     training = {"command": command or "rts-average " + " ".join(map(str, folders)),
                 "averaged_from": [{"folder": str(f), "training": m.get("training")} for f, m in zip(folders, metas)]}
     st, _ = save_network(out_dir, "rts", mean, first["kwds"], fun_module=first["fun_module"],
