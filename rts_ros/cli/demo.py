@@ -127,7 +127,7 @@ def run(output: Path, frames: int, weights: str, device: str, seed: int, timeout
 
     writer = cv2.VideoWriter(str(output / "overlay.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 20.0,
                              (seq.frames[0].shape[1], seq.frames[0].shape[0]))
-    box_ious, mask_ious, states = [], [], []
+    box_ious, mask_ious, states, quality_by_iou = [], [], [], []
     for i, rgb in enumerate(seq.frames):
         stamp = (i + 1) * 50_000_000
         t = tracks.get(stamp)
@@ -137,17 +137,26 @@ def run(output: Path, frames: int, weights: str, device: str, seed: int, timeout
         box = tuple(float(v) for v in t.box) if t is not None else None
         if seq.visible[i] and box is not None:
             box_ious.append(float(box_iou(np.array(box), np.array(seq.boxes[i]))[0]))
+            if t.frame_index > 0:
+                quality_by_iou.append((box_ious[-1], float(t.quality)))
         if seq.visible[i] and m is not None:
             mask_ious.append(mask_iou(m > 0, seq.masks[i] > 0))
         xyxy = None if box is None else (int(box[0]), int(box[1]), int(np.ceil(box[0] + box[2])),
                                          int(np.ceil(box[1] + box[3])))
-        frame = render_overlay(rgb, m, xyxy, state, float(t.confidence) if t is not None else 0.0)
+        frame = render_overlay(rgb, m, xyxy, state, float(t.confidence) if t is not None else 0.0,
+                               float(t.quality) if t is not None else float("nan"))
         draw_ground_truth(frame, seq.boxes[i] if seq.visible[i] else None)
         writer.write(frame)
     writer.release()
 
+    right = [q for iou, q in quality_by_iou if iou >= 0.5 and np.isfinite(q)]
+    wrong = [q for iou, q in quality_by_iou if iou < 0.1 and np.isfinite(q)]
     summary = {
         "frames": len(seq.frames),
+        # the tracker's quality where its box was right (IoU >= 0.5) and where it was wrong (IoU < 0.1)
+        "mean_quality_box_right": float(np.mean(right)) if right else None,
+        "mean_quality_box_wrong": float(np.mean(wrong)) if wrong else None,
+        "frames_box_right": len(right), "frames_box_wrong": len(wrong),
         "mean_box_iou_vs_ground_truth": float(np.mean(box_ious)) if box_ious else 0.0,
         "mean_mask_iou_vs_ground_truth": float(np.mean(mask_ious)) if mask_ious else 0.0,
         "frames_with_box_iou_over_0.5": int(sum(v > 0.5 for v in box_ious)),
@@ -163,12 +172,21 @@ def run(output: Path, frames: int, weights: str, device: str, seed: int, timeout
         f"mean box IoU vs ground truth: {summary['mean_box_iou_vs_ground_truth']:.3f} "
         f"({summary['frames_with_box_iou_over_0.5']} frames over 0.5)",
         f"mean mask IoU vs ground truth: {summary['mean_mask_iou_vs_ground_truth']:.3f}",
+        "quality (probability that the box is right): " + _quality_line(right, wrong),
         f"node rate in lockstep (publish -> Track received): {summary['lockstep_rate_hz']:.1f} frames/s",
         f"overlay video: {summary['overlay']}",
     ]
     (output / "summary.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
     return summary
+
+
+def _quality_line(right: list[float], wrong: list[float]) -> str:
+    if not right and not wrong:
+        return "n/a (no quality model in these weights)"
+    part = [f"mean {np.mean(v):.2f} on the {len(v)} frames whose box was {name}" for v, name in
+            ((right, "right (IoU >= 0.5)"), (wrong, "wrong (IoU < 0.1)")) if v]
+    return "; ".join(part)
 
 
 def main(argv: list[str] | None = None) -> int:
