@@ -122,3 +122,36 @@ def test_shipped_quality_is_high_while_the_target_is_there_and_low_once_it_is_go
         (present if i < 20 else gone).append(r.quality)
     assert min(present) > 0.5 > max(gone[1:]), (present, gone)   # frame 20 may still hold a trace of it
     assert np.mean(present) - np.mean(gone) > 0.4
+
+
+@pytest.mark.parametrize("bias,replaces,expect_updates", [
+    (-50.0, True, False),    # quality ~0: never learn after the forced first frames
+    (50.0, True, True),      # quality ~1 replaces the (always lost) instance flag: learn every frame
+    (50.0, False, False),    # quality only adds a gate: the lost instance branch still blocks learning
+])
+def test_seg_update_min_quality_gates_the_memory_update(bias, replaces, expect_updates):
+    import torch
+
+    from rts_ros.api import Tracker, TrackerConfig
+    from rts_ros.model import build_rts
+
+    torch.manual_seed(0)
+    net = build_rts({"backbone_type": "resnet", "backbone_block": "basic", "backbone_layers": [1, 1, 1, 1],
+                     "backbone_width": 8, "out_feature_dim": 32, "decoder_mdim": 16})
+    cfg = TrackerConfig.from_dict({"image_sample_size": [96, 96], "alr_init_buff": 3, "clf_alr_init_buff": 3,
+                                   "clf_target_not_found_threshold": 1e6,   # the instance branch never finds it
+                                   "min_mask_area": 0, "mask_logit_bias": 50.0,  # a mask is always found
+                                   "seg_update_min_quality": 0.5, "seg_update_quality_replaces_clf": replaces})
+    model = QualityModel((0.0,) * 6, (1.0,) * 6, (0.0,) * 6, bias)
+    t = Tracker(net, device="cpu", config=cfg, quality_model=model)
+    img = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    mask = np.zeros((96, 128), np.uint8)
+    mask[30:60, 40:80] = 1
+    t.initialize(img, mask=mask)
+    updates = []
+    for _ in range(6):
+        t.track(img)
+        assert t.last_info.clf_flag == "not_found" and not t.last_info.is_lost_seg
+        updates.append(t.last_info.seg_memory_updated)
+    assert updates[0] is False       # the first tracked frame has no previous output to learn from
+    assert all(u == expect_updates for u in updates[1:]), updates    # no forced frames: alr_init_buff is 3

@@ -55,7 +55,7 @@ def _reader(path: Path):
 
 def image_topics(path: Path) -> list[BagTopic]:
     """The bag's image topics (raw or compressed), with their message counts."""
-    with _open(path) as reader:
+    with _OpenBag(path) as reader:
         return _image_topics(reader)
 
 
@@ -67,7 +67,7 @@ def _image_topics(reader) -> list[BagTopic]:
     return [BagTopic(t, m, n) for (t, m), n in sorted(counts.items())]
 
 
-class _open:
+class _OpenBag:
     """AnyReader as a context manager whose errors say which file could not be read."""
 
     def __init__(self, path: Path):
@@ -112,7 +112,7 @@ def read_frames(path: Path, topic: str | None = None) -> tuple[Iterator[BagFrame
     A message that cannot be converted raises InvalidInputError naming its index and stamp.
     """
     path = Path(path)
-    with _open(path) as reader:
+    with _OpenBag(path) as reader:
         chosen = choose_topic(_image_topics(reader), topic, path)
         stamps = []
         for _, t, _ in reader.messages(connections=[c for c in reader.connections if c.topic == chosen.name]):
@@ -124,7 +124,7 @@ def read_frames(path: Path, topic: str | None = None) -> tuple[Iterator[BagFrame
         fps = float(np.clip((len(stamps) - 1) / ((stamps[-1] - stamps[0]) * 1e-9), 1.0, 120.0))
 
     def gen() -> Iterator[BagFrame]:
-        with _open(path) as reader:
+        with _OpenBag(path) as reader:
             conns = [c for c in reader.connections if c.topic == chosen.name]
             for i, (conn, bag_ns, raw) in enumerate(reader.messages(connections=conns)):
                 msg = reader.deserialize(raw, conn.msgtype)

@@ -50,6 +50,8 @@ class TrackerConfig:
     soft_map_in_mask: bool = False                    # not in the reference: soft map only inside the mask
     # not in the reference (rts_ros.tracker.growth_guard): bound on how fast the output mask may grow
     mask_growth_limit: float = 0.0                    # mask box area over this x the recent median: cut; 0 = off
+    seg_update_min_quality: float = 0.0               # learn the previous frame's mask only if its quality >= this; 0 = off
+    seg_update_quality_replaces_clf: bool = False     # with seg_update_min_quality: quality replaces the instance flag
     mask_growth_window: int = 10                      # number of recent output boxes whose median is that reference
     mask_growth_patience: int = 30                    # after this many consecutive cuts the growth passes as real
     # not in the reference (rts_ros.tracker.box_calibration): map the output box onto the init box's convention
@@ -142,6 +144,8 @@ class TrackerConfig:
                 raise bad(name, "must be a positive finite number")
         if self.mask_component not in MASK_COMPONENT_MODES:
             raise bad("mask_component", f"must be one of {', '.join(MASK_COMPONENT_MODES)}")
+        if not 0.0 <= self.seg_update_min_quality <= 1.0:
+            raise bad("seg_update_min_quality", "must be a probability in [0, 1] (0 = off)")
         if not (self.mask_growth_limit == 0 or 1 < self.mask_growth_limit < math.inf):
             raise bad("mask_growth_limit", "must be 0 (off) or a finite area ratio > 1, e.g. 3")
         if self.mask_growth_patience < 1:

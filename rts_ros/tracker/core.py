@@ -12,6 +12,7 @@ Memory weights and the crop geometry are host numbers by design (they choose slo
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -148,6 +149,7 @@ class RTSCore:
         self.seg_too_small = area <= cfg.min_mask_area
         self.is_lost_seg = self.seg_too_small
         self.is_lost_clf = False
+        self.prev_quality = math.nan   # the last frame's quality estimate, set by the Tracker (NaN: none)
         self.target_scales = [scale]
         self.not_found_counter = 0
         self.frame_num = 1
@@ -179,7 +181,11 @@ class RTSCore:
         # 2. segmentation memory update with the previous frame (§3.5-2)
         seg_updated, seg_iters = False, 0
         force = fn < cfg.alr_init_buff
-        safe = force or (not self.is_lost_seg and not self.is_lost_clf)
+        clf_ok = not self.is_lost_clf
+        if cfg.seg_update_min_quality > 0 and math.isfinite(self.prev_quality):
+            quality_ok = self.prev_quality >= cfg.seg_update_min_quality
+            clf_ok = quality_ok if cfg.seg_update_quality_replaces_clf else clf_ok and quality_ok
+        safe = force or (not self.is_lost_seg and clf_ok)
         if cfg.update_target_model and fn > 2 and safe:
             with T.stage("memory_update"):
                 soft, _ = sample_patch(self.prev_raw, self.prev_sample_loc,

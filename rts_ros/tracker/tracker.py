@@ -32,6 +32,9 @@ class Tracker:
                  fold_bn: bool = True, fp16: bool = False, quality_model: QualityModel | None = None) -> None:
         self.config = (config or TrackerConfig()).validate()
         self.quality_model = quality_model
+        if self.config.seg_update_min_quality > 0 and quality_model is None:
+            log.warning("seg_update_min_quality = %s has no effect: these weights have no quality model "
+                        "(fit one with rts-fit-quality)", self.config.seg_update_min_quality)
         self._device = resolve_device(device)
         amp = None
         if fp16 and self._device.type == "cuda":
@@ -176,6 +179,7 @@ class Tracker:
         info.quality_features = self._quality.update(confidence, info.soft_area, mask_area, box, info.mask_box,
                                                      info.clf_box, clf_fail)
         quality = self.quality_model.predict(info.quality_features) if self.quality_model else float("nan")
+        self._core.prev_quality = quality   # seg_update_min_quality gates the next frame's memory update on it
         return TrackResult(mask_out, box, confidence, self._state, self._frame_index, mask_area,
                            dict(self.timer.times), quality=quality)
 
