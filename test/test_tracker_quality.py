@@ -155,3 +155,18 @@ def test_seg_update_min_quality_gates_the_memory_update(bias, replaces, expect_u
         updates.append(t.last_info.seg_memory_updated)
     assert updates[0] is False       # the first tracked frame has no previous output to learn from
     assert all(u == expect_updates for u in updates[1:]), updates    # no forced frames: alr_init_buff is 3
+
+
+def test_weights_with_a_damaged_quality_model_are_refused_with_the_fix(tmp_path):
+    import shutil
+
+    from rts_ros.api import Tracker
+
+    folder = tmp_path / "w"
+    shutil.copytree(REPO / "weights" / "default", folder)
+    meta = json.loads((folder / "rts.json").read_text())
+    assert "quality" in meta
+    meta["quality"]["coef"] = meta["quality"]["coef"][:-1]
+    (folder / "rts.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="'quality' needs 'coef'.*rts-fit-quality"):
+        Tracker.from_weights(folder, device="cpu")

@@ -344,7 +344,8 @@ class TrackerNode(LifecycleNode):
             if not self._active:
                 lvl, summary = DiagnosticStatus.WARN, "inactive"
             elif time.monotonic() - self._last_image > 2.0:
-                lvl, summary = DiagnosticStatus.WARN, f"no image for 2 s on {self._image_topic or self.resolve_topic_name('image')}"
+                topic = self._image_topic or self.resolve_topic_name("image")
+                lvl, summary = DiagnosticStatus.WARN, f"no image for 2 s on {topic}"
             elif state == "LOST":
                 lvl, summary = DiagnosticStatus.WARN, "target lost"
             else:

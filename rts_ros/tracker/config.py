@@ -50,7 +50,7 @@ class TrackerConfig:
     soft_map_in_mask: bool = False                    # not in the reference: soft map only inside the mask
     # not in the reference (rts_ros.tracker.growth_guard): bound on how fast the output mask may grow
     mask_growth_limit: float = 0.0                    # mask box area over this x the recent median: cut; 0 = off
-    seg_update_min_quality: float = 0.0               # learn the previous frame's mask only if its quality >= this; 0 = off
+    seg_update_min_quality: float = 0.0               # learn last frame's mask only if its quality >= this; 0 = off
     seg_update_quality_replaces_clf: bool = False     # with seg_update_min_quality: quality replaces the instance flag
     mask_growth_window: int = 10                      # number of recent output boxes whose median is that reference
     mask_growth_patience: int = 30                    # after this many consecutive cuts the growth passes as real

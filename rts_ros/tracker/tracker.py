@@ -71,7 +71,7 @@ class Tracker:
         elif overrides:
             config = TrackerConfig.from_dict({**config.to_dict(), **overrides})
         return cls(net, sta, device=device, config=config, profile=profile, fp16=fp16,
-                   quality_model=quality_model(wf.rts_meta))
+                   quality_model=load_quality_model(wf.rts_meta))
 
     # --------------------------------------------------------------------------------- properties
     @property
@@ -210,7 +210,7 @@ class Tracker:
         return torch.from_numpy(mask).to(self._device)
 
 
-def quality_model(rts_meta: dict) -> QualityModel | None:
+def load_quality_model(rts_meta: dict) -> QualityModel | None:
     """The weights' quality model (rts.json `quality`), None when they have none."""
     data = rts_meta.get("quality")
     return None if data is None else QualityModel.from_dict(data)
