@@ -85,19 +85,13 @@ def _is_bag(path: Path) -> bool:
     return is_bag(path)
 
 
-def _bag_frames(path: Path, topic: str | None, stamps: list[int]) -> tuple[Iterator[np.ndarray], int, float]:
-    """Frames of one image topic of a recording; each frame's header stamp is appended to `stamps` as it is read."""
+def _bag_frames(path: Path, topic: str | None) -> tuple[Iterator[tuple[np.ndarray, int]], int, float]:
+    """(RGB frame, header stamp ns) of one image topic of a recording, their count and frame rate."""
     from rts_ros.ros.bag import read_frames
 
     frames, chosen, fps = read_frames(path, topic)
     print(f"reading {chosen.name} ({chosen.msgtype}, {chosen.count} messages) from {path}", file=sys.stderr)
-
-    def gen():
-        for f in frames:
-            stamps.append(f.stamp_ns)
-            yield f.rgb
-
-    return gen(), chosen.count, fps
+    return ((f.rgb, f.stamp_ns) for f in frames), chosen.count, fps
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
@@ -221,14 +215,14 @@ def _run(args) -> int:
     overrides = TrackerConfig.from_yaml(args.config).to_dict() if args.config else None
     if overrides is not None:
         overrides = {k: v for k, v in overrides.items() if k in _yaml_keys(args.config)}
-    stamps: list[int] = []
     if _is_bag(args.input):
-        frames, count, fps = _bag_frames(args.input, args.topic, stamps)
+        frames, count, fps = _bag_frames(args.input, args.topic)
     elif args.topic is not None:
         raise SystemExit(f"error: --topic applies to recordings (rosbag2 folder, .mcap, .db3, .bag); {args.input} "
                          "is not one")
     else:
-        frames, count, fps = iter_frames(args.input)
+        images, count, fps = iter_frames(args.input)
+        frames = ((rgb, None) for rgb in images)   # no stamps outside recordings
     mask = None
     if args.init_mask is not None:
         mask = cv2.imread(str(args.init_mask), cv2.IMREAD_GRAYSCALE)
@@ -239,7 +233,7 @@ def _run(args) -> int:
     track_s, n_tracked = 0.0, 0
     bar = tqdm(total=count, unit="frame", disable=args.no_progress, file=sys.stderr)
     try:
-        for i, rgb in enumerate(frames):
+        for i, (rgb, stamp) in enumerate(frames):
             if i == 0:
                 result = tracker.initialize(rgb, box=args.init_box, mask=mask)
             else:
@@ -247,7 +241,7 @@ def _run(args) -> int:
                 result = tracker.track(rgb)
                 track_s += time.perf_counter() - t0
                 n_tracked += 1
-            out.add(rgb, result, stamps[i] if stamps else None)
+            out.add(rgb, result, stamp)
             bar.update(1)
     finally:
         bar.close()

@@ -7,9 +7,6 @@ those in between take no part. The report compares how well `quality` and `confi
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,8 +14,10 @@ from typing import Callable
 import numpy as np
 
 from rts_ros.data.eval_folders import EvalSequence
-from rts_ros.eval.metrics import box_iou
+from rts_ros.eval.runner import run_sequence
+from rts_ros.eval.trackers import RTSTracker
 from rts_ros.tracker.quality import FEATURES, QualityModel, fit_quality_model, roc_auc
+from rts_ros.weights.folder import set_meta_key
 
 RIGHT_IOU, WRONG_IOU = 0.5, 0.1
 
@@ -41,25 +40,32 @@ class QualityRows:
 
 
 def collect(tracker, sequences: list[EvalSequence], on_frame: Callable[[], None] | None = None) -> QualityRows:
-    feats, ious, quality, names = [], [], [], []
+    """Run `tracker` (a rts_ros.api.Tracker) over each sequence as rts-eval does (rts_ros.eval.runner)."""
+    wrapper = RTSTracker(tracker=tracker)
+    feats, ious, names = [], [], []
     for seq in sequences:
-        valid = np.all(np.isfinite(seq.boxes), axis=1)
-        if not valid.any():
-            continue
-        start = int(np.argmax(valid))
-        tracker.initialize(seq.image(start), box=tuple(float(v) for v in seq.boxes[start]))
-        for i in range(start + 1, len(seq)):
-            result = tracker.track(seq.image(i))
+        seq_feats: list[np.ndarray] = []
+
+        def record() -> None:
+            if tracker.last_info is not None:     # None right after initialize: the start frame has no signals
+                seq_feats.append(tracker.last_info.quality_features)
             if on_frame is not None:
                 on_frame()
-            if not valid[i]:
-                continue
-            feats.append(tracker.last_info.quality_features)
-            ious.append(float(box_iou(np.asarray(result.box), seq.boxes[i])[0]))
-            quality.append(result.quality)
-            names.append(seq.name)
-    return QualityRows(np.array(feats, np.float64).reshape(-1, len(FEATURES)), np.array(ious), np.array(quality),
-                       names)
+
+        result = run_sequence(wrapper, seq, on_frame=record)
+        # run_sequence scores the annotated frames after the start frame, in order
+        valid = np.all(np.isfinite(seq.boxes), axis=1)
+        start = int(np.argmax(valid))
+        scored = [f for f, ok in zip(seq_feats, valid[start + 1:]) if ok]
+        if len(scored) != len(result.ious):   # the pairing below relies on run_sequence's frame order
+            raise RuntimeError(f"{seq.name}: {len(scored)} signal rows for {len(result.ious)} scored frames")
+        feats += scored
+        ious += list(result.ious)
+        names += [seq.name] * len(result.ious)
+    x = np.array(feats, np.float64).reshape(-1, len(FEATURES))
+    model = tracker.quality_model
+    quality = np.array([model.predict(f) for f in x]) if model is not None else np.full(len(x), np.nan)
+    return QualityRows(x, np.array(ious), quality, names)
 
 
 def fit(rows: QualityRows, record: dict | None = None) -> QualityModel:
@@ -95,13 +101,5 @@ def format_report(r: dict[str, float]) -> str:
 
 
 def write_model(weights_dir: Path, model: QualityModel) -> Path:
-    """Store the model as the `quality` key of <weights_dir>/rts.json (replaced atomically, other keys kept)."""
-    path = Path(weights_dir) / "rts.json"
-    meta = json.loads(path.read_text())
-    meta["quality"] = model.to_dict()
-    text = json.dumps(meta, indent=1, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".rts.json.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    """Store the model as the `quality` key of <weights_dir>/rts.json (other keys kept)."""
+    return set_meta_key(weights_dir, "rts", "quality", model.to_dict())

@@ -15,6 +15,7 @@ import numpy as np
 
 from rts_ros.errors import InvalidInputError
 from rts_ros.ros.image_conversion import message_to_rgb
+from rts_ros.ros.processor import stamp_ns
 
 BAG_SUFFIXES = (".mcap", ".db3", ".bag")
 # message type names as rosbag2 (ROS 2) and rosbag1 (ROS 1) store them
@@ -26,7 +27,6 @@ IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "sens
 class BagFrame:
     rgb: np.ndarray      # HxWx3 uint8
     stamp_ns: int        # the message's header stamp
-    bag_ns: int          # when the recorder received it
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,6 @@ def _reader(path: Path):
         raise InvalidInputError(f"reading {path} needs the `rosbags` package ({e}); pip install rosbags") from e
     # the store is only the fallback for bags that do not carry their message definitions (old rosbag2)
     return AnyReader([Path(path)], default_typestore=get_typestore(Stores.LATEST))
-
-
-def image_topics(path: Path) -> list[BagTopic]:
-    """The bag's image topics (raw or compressed), with their message counts."""
-    with _OpenBag(path) as reader:
-        return _image_topics(reader)
 
 
 def _image_topics(reader) -> list[BagTopic]:
@@ -107,32 +101,26 @@ def choose_topic(topics: list[BagTopic], wanted: str | None, path: Path) -> BagT
 
 
 def read_frames(path: Path, topic: str | None = None) -> tuple[Iterator[BagFrame], BagTopic, float]:
-    """(frames in recording order, the topic read, frame rate estimated from the recording times).
+    """(frames in recording order, the topic read, frame rate: the topic's messages over the recording's length).
 
     A message that cannot be converted raises InvalidInputError naming its index and stamp.
     """
     path = Path(path)
     with _OpenBag(path) as reader:
         chosen = choose_topic(_image_topics(reader), topic, path)
-        stamps = []
-        for _, t, _ in reader.messages(connections=[c for c in reader.connections if c.topic == chosen.name]):
-            stamps.append(t)
-            if len(stamps) == 200:
-                break
-    fps = 30.0
-    if len(stamps) > 1 and stamps[-1] > stamps[0]:
-        fps = float(np.clip((len(stamps) - 1) / ((stamps[-1] - stamps[0]) * 1e-9), 1.0, 120.0))
+        duration_s = reader.duration * 1e-9   # of the whole recording: a camera topic spans about all of it
+    fps = float(np.clip((chosen.count - 1) / duration_s, 1.0, 120.0)) if chosen.count > 1 and duration_s > 0 else 30.0
 
     def gen() -> Iterator[BagFrame]:
         with _OpenBag(path) as reader:
             conns = [c for c in reader.connections if c.topic == chosen.name]
-            for i, (conn, bag_ns, raw) in enumerate(reader.messages(connections=conns)):
+            for i, (conn, _, raw) in enumerate(reader.messages(connections=conns)):
                 msg = reader.deserialize(raw, conn.msgtype)
-                stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+                stamp = stamp_ns(msg.header)
                 try:
                     rgb = message_to_rgb(msg, f"{chosen.name} message {i} (stamp {stamp} ns)")
                 except InvalidInputError as e:
                     raise InvalidInputError(f"bag {path}: {e}") from None
-                yield BagFrame(rgb, stamp, int(bag_ns))
+                yield BagFrame(rgb, stamp)
 
     return gen(), chosen, fps

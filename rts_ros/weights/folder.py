@@ -78,18 +78,36 @@ def save_network(out_dir: str | Path, network: str, state_dict: dict, kwds: dict
         meta["tracker"] = _json_safe(tracker)
     for key, value in (extra or {}).items():
         meta.setdefault(key, _json_safe(value))
-    try:
-        text = json.dumps(meta, indent=1, allow_nan=False) + "\n"
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"weights metadata for {network} is not plain JSON ({err}); "
-                          f"kwargs must be numbers, strings, booleans or lists") from None
+    text = _meta_text(meta, network)
     st, js = out / f"{network}.safetensors", out / f"{network}.json"
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     save_file(tensors, str(st) + ".tmp", metadata={"format": "pt", "rts_ros": FORMAT})
     os.replace(str(st) + ".tmp", st)
-    js.with_suffix(".json.tmp").write_text(text, encoding="utf-8")
-    os.replace(js.with_suffix(".json.tmp"), js)
+    _replace_text(js, text)
     return st, js
+
+
+def set_meta_key(folder: str | Path, network: str, key: str, value) -> Path:
+    """Set one key of ``<network>.json`` in an existing weights folder (validated first; replaced atomically),
+    e.g. the quality model that rts-fit-quality fits for that network."""
+    meta = read_meta(folder, network)
+    meta[key] = _json_safe(value)
+    js = Path(folder) / f"{network}.json"
+    _replace_text(js, _meta_text(meta, network))
+    return js
+
+
+def _meta_text(meta: dict, network: str) -> str:
+    try:
+        return json.dumps(meta, indent=1, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"weights metadata for {network} is not plain JSON ({err}); "
+                          f"kwargs must be numbers, strings, booleans or lists") from None
+
+
+def _replace_text(path: Path, text: str) -> None:
+    path.with_suffix(path.suffix + ".tmp").write_text(text, encoding="utf-8")
+    os.replace(path.with_suffix(path.suffix + ".tmp"), path)
 
 
 def read_meta(folder: str | Path, network: str) -> dict:

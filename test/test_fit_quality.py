@@ -1,0 +1,102 @@
+"""rts-fit-quality end to end on real photos: two annotated sequences of one moving target, one annotated where
+the target is (every box right) and one annotated on an empty spot (every box wrong). The counts check that the
+signals are paired with the right frames (annotation gaps and a late start included); --write stores a model
+that --check and the tracker then use."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+
+from rts_ros.testing import REPO_ROOT  # noqa: E402
+
+PHOTOS = Path("/usr/share/doc/opencv-doc/examples/data")
+N = 14
+
+
+def run(*args):
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    return subprocess.run([sys.executable, "-m", "rts_ros.cli.fit_quality", *map(str, args), "--no-progress"],
+                          capture_output=True, text=True, timeout=900, env=env, cwd=REPO_ROOT)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    missing = [n for n in ("home.jpg", "apple.jpg") if not (PHOTOS / n).is_file()]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not found in {PHOTOS} (Debian package opencv-doc)")
+    bg = cv2.resize(cv2.imread(str(PHOTOS / "home.jpg")), (320, 240))
+    obj = cv2.resize(cv2.imread(str(PHOTOS / "apple.jpg")), (40, 40))
+    yy, xx = np.mgrid[:40, :40]
+    disk = (yy - 19.5) ** 2 + (xx - 19.5) ** 2 <= 19.5 ** 2
+    root = tmp_path_factory.mktemp("seqs")
+    for name in ("right", "wrong"):
+        d = root / name
+        d.mkdir()
+        lines = []
+        for i in range(N):
+            im = bg.copy()
+            x = 100 + 3 * i
+            im[100:140, x:x + 40][disk] = obj[disk]
+            cv2.imwrite(str(d / f"{i:04d}.jpg"), im, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            if name == "right":
+                # frame 0 unannotated (the run starts at frame 1), frames 5 and 6 unannotated
+                lines.append("nan,nan,nan,nan" if i in (0, 5, 6) else f"{x},100,40,40")
+            else:
+                lines.append(f"{x},100,40,40" if i == 0 else "260,10,40,40")   # a spot the target never visits
+        (d / "groundtruth.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_fit_write_and_check(tmp_path, data):
+    weights = tmp_path / "w"
+    shutil.copytree(REPO_ROOT / "weights" / "default", weights)
+    meta = json.loads((weights / "rts.json").read_text())
+    del meta["quality"]
+    (weights / "rts.json").write_text(json.dumps(meta))
+
+    r = run(data, "--weights", weights, "--check")
+    assert r.returncode == 2 and "no quality model to check" in r.stderr
+
+    r = run(data, "--weights", weights, "--write")
+    assert r.returncode == 0, r.stderr
+    # right: frames 2..13 minus the gaps 5, 6 = 10 scored frames; wrong: frames 1..13 = 13
+    assert f"frames {10 + 13}: right (IoU >= 0.5) 10, wrong (IoU < 0.1) 13" in r.stdout, r.stdout
+    stored = json.loads((weights / "rts.json").read_text())["quality"]
+    assert stored["record"]["frames"] == 23 and stored["record"]["data"] == [data.name]
+    assert set(meta) <= set(json.loads((weights / "rts.json").read_text()))   # nothing else lost
+
+    r = run(data / "right", "--weights", weights, "--check")
+    assert r.returncode == 0, r.stderr
+    assert "frames 10: right (IoU >= 0.5) 10, wrong (IoU < 0.1) 0" in r.stdout
+
+    from rts_ros.api import Tracker
+
+    assert Tracker.from_weights(weights, device="cpu").quality_model is not None
+
+
+def test_signals_are_paired_with_the_frames_they_were_computed_on(data):
+    """collect() against a hand-run tracker on the sequence with a late start and a gap in its annotation."""
+    from rts_ros.api import Tracker
+    from rts_ros.data.eval_folders import find_sequences
+    from rts_ros.eval.quality_fit import collect
+
+    seq = find_sequences(data / "right")[0]
+    rows = collect(Tracker.from_weights(REPO_ROOT / "weights" / "default", device="cpu"), [seq])
+    t = Tracker.from_weights(REPO_ROOT / "weights" / "default", device="cpu")
+    t.initialize(seq.image(1), box=tuple(seq.boxes[1]))
+    want, quality = [], []
+    for i in range(2, N):
+        r = t.track(seq.image(i))
+        if i not in (5, 6):
+            want.append(t.last_info.quality_features)
+            quality.append(r.quality)
+    np.testing.assert_array_equal(rows.features, np.array(want))
+    np.testing.assert_allclose(rows.quality, quality)
+    assert rows.sequence == [seq.name] * len(want)
