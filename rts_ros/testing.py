@@ -11,3 +11,34 @@ def parity_dir() -> Path:
     """Folder of the reference parity fixtures: $RTS_PARITY_DIR or ../shared/parity beside the repo."""
     env = os.environ.get("RTS_PARITY_DIR")
     return Path(env) if env else (REPO_ROOT.parent / "shared" / "parity")
+
+
+OPENCV_PHOTOS = Path("/usr/share/doc/opencv-doc/examples/data")   # Debian's opencv-doc sample photos
+
+
+class PhotoScene:
+    """A real-photo scene for tracker tests: home.jpg (320x240) as the background and a round patch of apple.jpg
+    (`side` pixels) as the target, pasted at any top-left corner. BGR, as OpenCV reads them."""
+
+    def __init__(self, side: int):
+        import cv2
+        import numpy as np
+
+        missing = [n for n in ("home.jpg", "apple.jpg") if not (OPENCV_PHOTOS / n).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{', '.join(missing)} not found in {OPENCV_PHOTOS} (Debian package opencv-doc)")
+        self.side = side
+        self.background = cv2.resize(cv2.imread(str(OPENCV_PHOTOS / "home.jpg")), (320, 240))
+        self.sprite = cv2.resize(cv2.imread(str(OPENCV_PHOTOS / "apple.jpg")), (side, side))
+        yy, xx = np.mgrid[:side, :side]
+        c = (side - 1) / 2
+        self.disk = (yy - c) ** 2 + (xx - c) ** 2 <= c ** 2
+
+    def frame(self, *corners: tuple[int, int] | None):
+        """The background with the target pasted at each (x, y) top-left corner given (None: left out)."""
+        im = self.background.copy()
+        for corner in corners:
+            if corner is not None:
+                x, y = corner
+                im[y:y + self.side, x:x + self.side][self.disk] = self.sprite[self.disk]
+        return im

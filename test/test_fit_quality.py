@@ -7,16 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-from rts_ros.testing import REPO_ROOT  # noqa: E402
+from rts_ros.testing import REPO_ROOT, PhotoScene  # noqa: E402
 
-PHOTOS = Path("/usr/share/doc/opencv-doc/examples/data")
 N = 14
 
 
@@ -28,23 +26,18 @@ def run(*args):
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    missing = [n for n in ("home.jpg", "apple.jpg") if not (PHOTOS / n).is_file()]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not found in {PHOTOS} (Debian package opencv-doc)")
-    bg = cv2.resize(cv2.imread(str(PHOTOS / "home.jpg")), (320, 240))
-    obj = cv2.resize(cv2.imread(str(PHOTOS / "apple.jpg")), (40, 40))
-    yy, xx = np.mgrid[:40, :40]
-    disk = (yy - 19.5) ** 2 + (xx - 19.5) ** 2 <= 19.5 ** 2
+    try:
+        scene = PhotoScene(40)
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
     root = tmp_path_factory.mktemp("seqs")
     for name in ("right", "wrong"):
         d = root / name
         d.mkdir()
         lines = []
         for i in range(N):
-            im = bg.copy()
             x = 100 + 3 * i
-            im[100:140, x:x + 40][disk] = obj[disk]
-            cv2.imwrite(str(d / f"{i:04d}.jpg"), im, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(str(d / f"{i:04d}.jpg"), scene.frame((x, 100)), [cv2.IMWRITE_JPEG_QUALITY, 95])
             if name == "right":
                 # frame 0 unannotated (the run starts at frame 1), frames 5 and 6 unannotated
                 lines.append("nan,nan,nan,nan" if i in (0, 5, 6) else f"{x},100,40,40")

@@ -3,7 +3,6 @@
 shipped weights and a real photo where an exact copy of the target slides in and comes to touch it."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,6 +11,7 @@ import torch
 
 from rts_ros.errors import ConfigError
 from rts_ros.eval.metrics import box_iou
+from rts_ros.testing import PhotoScene
 from rts_ros.tracker.config import TrackerConfig
 from rts_ros.tracker.growth_guard import GrowthGuard, cut_to_window
 
@@ -53,26 +53,17 @@ def test_bad_guard_settings_are_named(field, value):
         TrackerConfig.from_dict({field: value})
 
 
-PHOTOS = Path("/usr/share/doc/opencv-doc/examples/data")
-
-
 def _lookalike_clip():
     """A photo background; the target (a round patch of another photo) stands still while an exact copy slides
     in from the right and stays touching it. Yields (RGB frame, target box)."""
-    missing = [n for n in ("home.jpg", "apple.jpg") if not (PHOTOS / n).is_file()]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not found in {PHOTOS} (Debian package opencv-doc)")
-    bg = cv2.resize(cv2.imread(str(PHOTOS / "home.jpg")), (320, 240))
-    obj = cv2.resize(cv2.imread(str(PHOTOS / "apple.jpg")), (36, 36))
-    yy, xx = np.mgrid[:36, :36]
-    disk = (yy - 17.5) ** 2 + (xx - 17.5) ** 2 <= 17.5 ** 2
+    try:
+        scene = PhotoScene(36)
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
     target = (140, 100, 36, 36)
     for i in range(-1, 40):
-        im = bg.copy()
-        for x in (140, None if i < 0 else max(176, 280 - 8 * i)):
-            if x is not None:
-                im[100:136, x:x + 36][disk] = obj[disk]
-        yield cv2.cvtColor(im, cv2.COLOR_BGR2RGB), target
+        copy = None if i < 0 else (max(176, 280 - 8 * i), 100)
+        yield cv2.cvtColor(scene.frame((140, 100), copy), cv2.COLOR_BGR2RGB), target
 
 
 def _run(overrides: dict, trace: list | None = None):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rts_ros.errors import CheckpointError
+from rts_ros.testing import PhotoScene
 from rts_ros.tracker.quality import FEATURES, QualityFeatures, QualityModel, fit_quality_model, roc_auc
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,30 +91,21 @@ def test_tracker_without_a_quality_model_reports_nan():
     assert math.isnan(r.quality) and t.last_info.quality_features.shape == (len(FEATURES),)
 
 
-PHOTOS = Path("/usr/share/doc/opencv-doc/examples/data")
-
-
 def test_shipped_quality_is_high_while_the_target_is_there_and_low_once_it_is_gone():
     """A round patch of one real photo moves over another; after frame 19 it is gone, so every box is wrong."""
     cv2 = pytest.importorskip("cv2")
-    missing = [n for n in ("home.jpg", "apple.jpg") if not (PHOTOS / n).is_file()]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not found in {PHOTOS} (Debian package opencv-doc)")
+    try:
+        scene = PhotoScene(40)
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
     from rts_ros.api import Tracker
 
     t = Tracker.from_weights(REPO / "weights" / "default", device="cpu")
     assert t.quality_model is not None, "the shipped weights carry a quality model (rts.json 'quality')"
-    bg = cv2.resize(cv2.imread(str(PHOTOS / "home.jpg")), (320, 240))
-    obj = cv2.resize(cv2.imread(str(PHOTOS / "apple.jpg")), (40, 40))
-    yy, xx = np.mgrid[:40, :40]
-    disk = (yy - 19.5) ** 2 + (xx - 19.5) ** 2 <= 19.5 ** 2
     present, gone = [], []
     for i in range(40):
-        im = bg.copy()
         x = 120 + 2 * i
-        if i < 20:
-            im[100:140, x:x + 40][disk] = obj[disk]
-        rgb = cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
+        rgb = cv2.cvtColor(scene.frame((x, 100) if i < 20 else None), cv2.COLOR_BGR2RGB)
         if i == 0:
             assert t.initialize(rgb, box=(x, 100, 40, 40)).quality == 1.0
             continue
