@@ -6,13 +6,14 @@
 Arguments: namespace (default none), params_file (default: this package's config/tracker.yaml),
 image_topic (remapped onto the node's `image`), image_transport (raw, or compressed: subscribe
 sensor_msgs/CompressedImage on image_topic + /compressed), weights (folder; empty = the shipped model), device
-(auto/cpu/cuda). image_transport, weights and device given here override the params file.
+(auto/cpu/cuda). image_transport, weights and device override the params file only when given: left empty,
+the params file's values stand.
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 from launch_ros.parameter_descriptions import ParameterValue
@@ -25,24 +26,35 @@ def generate_launch_description():
         DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "tracker.yaml"),
                               description="ROS parameters file (every parameter is documented in it)"),
         DeclareLaunchArgument("image_topic", default_value="image", description="camera topic (sensor_msgs/Image)"),
-        DeclareLaunchArgument("image_transport", default_value="raw",
+        DeclareLaunchArgument("image_transport", default_value="",
                               description="raw (sensor_msgs/Image) or compressed (CompressedImage on "
-                                          "image_topic/compressed)"),
+                                          "image_topic/compressed); empty = the params file's (raw)"),
         DeclareLaunchArgument("weights", default_value="",
-                              description="weights folder; empty = the shipped default model"),
-        DeclareLaunchArgument("device", default_value="auto", description="auto, cpu, cuda or cuda:N"),
+                              description="weights folder; empty = the params file's (the shipped default model)"),
+        DeclareLaunchArgument("device", default_value="",
+                              description="auto, cpu, cuda or cuda:N; empty = the params file's (auto)"),
     ]
+    return LaunchDescription(args + [OpaqueFunction(function=_tracker_node)])
+
+
+# the arguments that override a params-file entry, but only when the user gives them
+OVERRIDABLE = ("image_transport", "weights", "device")
+
+
+def _tracker_node(context):
+    overrides = {}
+    for name in OVERRIDABLE:
+        value = LaunchConfiguration(name).perform(context)
+        if value:
+            # value_type=str keeps a path or a word a string (YAML would read some values as other types)
+            overrides[name] = ParameterValue(value, value_type=str)
     node = LifecycleNode(
         package="rts_ros",
         executable="rts_tracker",
         name="rts_tracker",
         namespace=LaunchConfiguration("namespace"),
         output="screen",
-        parameters=[LaunchConfiguration("params_file"),
-                    # value_type=str keeps an empty weights argument a string (YAML would read it as null)
-                    {"image_transport": ParameterValue(LaunchConfiguration("image_transport"), value_type=str),
-                     "weights": ParameterValue(LaunchConfiguration("weights"), value_type=str),
-                     "device": ParameterValue(LaunchConfiguration("device"), value_type=str)}],
+        parameters=[LaunchConfiguration("params_file")] + ([overrides] if overrides else []),
         remappings=[("image", LaunchConfiguration("image_topic"))],
     )
-    return LaunchDescription(args + [node])
+    return [node]

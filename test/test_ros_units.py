@@ -327,9 +327,9 @@ def test_overlay_tints_the_mask_and_draws_the_box():
 
 
 # --- launch file --------------------------------------------------------------------------------------------
-def test_launch_file_declares_the_documented_arguments(monkeypatch):
-    """`launch`/`launch_ros` are not installable from wheels here: run the launch file against stand-ins
-    that record what it declares."""
+def _run_launch_file(monkeypatch, given: dict) -> dict:
+    """`launch`/`launch_ros` are not installable from wheels here: run the launch file against stand-ins that
+    record what it declares, with the launch arguments `given` on the command line (the rest at defaults)."""
     path = REPO_ROOT / "launch" / "tracker.launch.py"
     ast.parse(path.read_text())
     rec: dict = {"args": {}, "nodes": []}
@@ -347,6 +347,9 @@ def test_launch_file_declares_the_documented_arguments(monkeypatch):
         def __init__(self, name):
             self.name = name
 
+        def perform(self, context):
+            return context.get(self.name, rec["args"][self.name])
+
     class PV:
         def __init__(self, value, value_type=None):
             self.value, self.value_type = value, value_type
@@ -355,8 +358,12 @@ def test_launch_file_declares_the_documented_arguments(monkeypatch):
         def __init__(self, **kw):
             rec["nodes"].append(kw)
 
+    class Opaque:
+        def __init__(self, function):
+            self.function = function
+
     mod("launch", LaunchDescription=lambda entities: entities)
-    mod("launch.actions", DeclareLaunchArgument=Declare)
+    mod("launch.actions", DeclareLaunchArgument=Declare, OpaqueFunction=Opaque)
     mod("launch.substitutions", LaunchConfiguration=LC)
     mod("launch_ros")
     mod("launch_ros.actions", LifecycleNode=Node)
@@ -365,15 +372,30 @@ def test_launch_file_declares_the_documented_arguments(monkeypatch):
     ns: dict = {}
     exec(compile(path.read_text(), str(path), "exec"), ns)
     entities = ns["generate_launch_description"]()
+    assert len(entities) == 7
+    (opaque,) = [e for e in entities if isinstance(e, Opaque)]
+    opaque.function(given)   # what `ros2 launch` does once the arguments are known
+    rec["entities"] = entities
+    return rec
+
+
+def test_launch_file_declares_the_documented_arguments(monkeypatch):
+    rec = _run_launch_file(monkeypatch, {})
     assert set(rec["args"]) == {"namespace", "params_file", "image_topic", "image_transport", "weights", "device"}
-    assert rec["args"]["image_transport"] == "raw"
     assert rec["args"]["params_file"] == "/opt/share/rts_ros/config/tracker.yaml"
     (node,) = rec["nodes"]
     assert (node["package"], node["executable"]) == ("rts_ros", "rts_tracker")
     assert node["remappings"][0][0] == "image" and node["remappings"][0][1].name == "image_topic"
     assert node["namespace"].name == "namespace"
-    assert len(entities) == 7
-    overrides = node["parameters"][1]
-    assert {k: v.value.name for k, v in overrides.items()} == {
-        "image_transport": "image_transport", "weights": "weights", "device": "device"}
+    # nothing given: the params file alone decides transport, weights and device
+    (params_file,) = node["parameters"]
+    assert params_file.name == "params_file"
+
+
+def test_launch_arguments_override_the_params_file_only_when_given(monkeypatch):
+    rec = _run_launch_file(monkeypatch, {"device": "cuda:1", "weights": "/models/rts50"})
+    (node,) = rec["nodes"]
+    params_file, overrides = node["parameters"]
+    assert params_file.name == "params_file"   # later entries win in ROS 2, so the overrides come second
+    assert {k: v.value for k, v in overrides.items()} == {"device": "cuda:1", "weights": "/models/rts50"}
     assert all(v.value_type is str for v in overrides.values())
