@@ -358,6 +358,41 @@ def test_debug_image_and_diagnostics(node, client):
     assert float(v["latency_ms"]) >= float(v["tracker_ms"]) > 0
 
 
+def test_compressed_outputs_decode_to_the_raw_mask_and_overlay(node, client):
+    """rts/mask/compressed is lossless PNG of rts/mask; rts/debug_image/compressed a JPEG of the overlay."""
+    import cv2
+
+    client.subscribe(CompressedImage, f"{node.ns}/rts/mask/compressed", key="mask_c")
+    client.subscribe(CompressedImage, f"{node.ns}/rts/debug_image/compressed", key="debug_c")
+    client.subscribe(Image, f"{node.ns}/rts/debug_image", key="debug_raw")
+    node.start_tracking()
+    sent = node.image()
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:  # until the node has seen all three subscribers
+        node.send(sent)
+        if all(any(m.header == sent.header for m in client.msgs(k)) for k in ("mask_c", "debug_c", "debug_raw")):
+            break
+        sent = node.image()
+
+    def one(key):
+        got = [m for m in client.msgs(key) if m.header == sent.header]
+        assert got, f"no {key} message for the last frame"
+        return got[0]
+    raw = [m for m in node.masks() if m.header == sent.header][0]
+    mask_c = one("mask_c")
+    assert mask_c.format == "mono8; png compressed mono8"
+    decoded = cv2.imdecode(np.frombuffer(bytes(mask_c.data), np.uint8), cv2.IMREAD_UNCHANGED)
+    raw_px = np.frombuffer(bytes(raw.data), np.uint8).reshape(raw.height, raw.step)[:, :raw.width]
+    assert decoded.shape == (H, W) and np.array_equal(decoded, raw_px)   # lossless
+    debug_c, debug_raw = one("debug_c"), one("debug_raw")
+    assert debug_c.format == "bgr8; jpeg compressed bgr8"
+    jpeg = cv2.imdecode(np.frombuffer(bytes(debug_c.data), np.uint8), cv2.IMREAD_COLOR)
+    overlay = np.frombuffer(bytes(debug_raw.data), np.uint8).reshape(H, debug_raw.step)[:, :W * 3].reshape(H, W, 3)
+    assert jpeg.shape == (H, W, 3)
+    # the same overlay, up to JPEG's loss
+    assert float(np.abs(jpeg.astype(np.int16) - overlay.astype(np.int16)).mean()) < 8.0
+
+
 # --- bad input: each gives one clear log line; the node keeps tracking ------------------------------------
 BAD_IMAGES = [
     ("unknown encoding", dict(encoding="nv21"), ("unsupported encoding 'nv21'",)),

@@ -162,6 +162,9 @@ class TrackerNode(LifecycleNode):
             "mask": self.create_publisher(Image, "rts/mask", 10),
             "bbox": self.create_publisher(Track, "rts/bbox", 10),
             "debug": self.create_publisher(Image, "rts/debug_image", 2),
+            # what image_transport's compressed plugin would publish; encoded only while someone subscribes
+            "mask_compressed": self.create_publisher(CompressedImage, "rts/mask/compressed", 10),
+            "debug_compressed": self.create_publisher(CompressedImage, "rts/debug_image/compressed", 2),
         }
         self._reset_srv = self.create_service(Trigger, "rts/reset", self._on_reset)
         self._store = FrameStore(s.frame_buffer)
@@ -319,12 +322,20 @@ class TrackerNode(LifecycleNode):
         h, w = rgb.shape[:2]
         track = messages.track_message(header, result, w, h, skipped)
         try:
+            pubs = self._pubs
             if result is not None:
-                self._pubs["mask"].publish(messages.mask_message(header, result.mask))
-            debug = self._pubs["debug"]
-            if debug.get_subscription_count() > 0:  # the overlay costs time: only when someone looks
-                debug.publish(messages.debug_message(header, rgb, result, track))
-            self._pubs["bbox"].publish(track)
+                pubs["mask"].publish(messages.mask_message(header, result.mask))
+                if pubs["mask_compressed"].get_subscription_count() > 0:
+                    pubs["mask_compressed"].publish(messages.mask_compressed_message(header, result.mask))
+            want_raw = pubs["debug"].get_subscription_count() > 0
+            want_jpeg = pubs["debug_compressed"].get_subscription_count() > 0
+            if want_raw or want_jpeg:  # the overlay costs time: only when someone looks
+                overlay = messages.debug_overlay(rgb, result, track)
+                if want_raw:
+                    pubs["debug"].publish(messages.debug_message(header, overlay))
+                if want_jpeg:
+                    pubs["debug_compressed"].publish(messages.debug_compressed_message(header, overlay))
+            pubs["bbox"].publish(track)
         except Exception as e:  # e.g. RCLError "cannot publish data" under load: report, keep going
             self.log("error", "publish", f"publishing failed: {e!r}")
             return
