@@ -25,6 +25,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from rts_ros.msg import InitTarget, Track  # noqa: E402
+from rts_ros.srv import StartTracking  # noqa: E402
 from rts_ros.ros.harness import Client, NodeProcess, node_env, use_env  # noqa: E402
 from rts_ros.ros.image_conversion import fill_image  # noqa: E402
 from rts_ros.ros.synthetic_camera import synthetic_frame  # noqa: E402
@@ -268,6 +269,47 @@ def test_init_by_topic_then_mask_and_bbox_carry_the_input_headers(node):
             assert set(np.unique(values)) <= {0, 255}
             trk = next(t for t in tracks if t.header == m.header)
             assert trk.mask_area == int(np.count_nonzero(values))
+
+
+def _start_request(box, timeout: float = 0.0) -> StartTracking.Request:
+    req = StartTracking.Request(timeout=timeout)
+    req.target.roi.x_offset, req.target.roi.y_offset, req.target.roi.width, req.target.roi.height = box
+    return req
+
+
+def test_start_service_answers_with_the_start_track_or_the_reason(node):
+    """rts/start: the synchronous init. A good box: success with the start frame's Track; a zero-size box:
+    failure with the reason, and the target being tracked is kept."""
+    node.send_until_track()
+    _, box = synthetic_frame(node.frame_index, W, H)
+    ok = node.c.call(StartTracking, f"{node.ns}/rts/start", _start_request(box), timeout=WAIT)
+    assert ok.success, ok.message
+    assert "tracking" in ok.message
+    assert ok.track.frame_index == 0 and ok.track.state == Track.TRACKING
+    assert [ok.track.bbox.x_offset, ok.track.bbox.y_offset, ok.track.bbox.width, ok.track.bbox.height] == list(box)
+    # the same start Track went out on rts/bbox, with the same header
+    assert any(t.header == ok.track.header and t.frame_index == 0 for t in node.tracks())
+    bad = node.c.call(StartTracking, f"{node.ns}/rts/start", _start_request((10, 10, 0, 20)), timeout=WAIT)
+    assert not bad.success and "zero width or height" in bad.message and "still tracking" in bad.message
+    after = node.send(node.image())
+    assert after.state != Track.IDLE and after.frame_index > 0   # the first target is still tracked
+
+
+def test_start_service_without_images_times_out_and_withdraws(ros_env, weights, tmp_path, client):
+    params = write_params(tmp_path / "p.yaml", weights)
+    proc = NodeProcess(["--params-file", str(params), "-r", "__ns:=/st", "-r", "image:=camera/image"],
+                       ros_env, tmp_path / "st.log")
+    s = Session(client, "/st")
+    try:
+        s.wait_connected()
+        t0 = time.monotonic()
+        r = client.call(StartTracking, "/st/rts/start", _start_request((50, 40, 30, 30), timeout=1.0), timeout=WAIT)
+        assert not r.success and "no image has arrived yet within 1.0 s" in r.message and "camera/image" in r.message
+        assert time.monotonic() - t0 < 20
+        first = s.send_until_track()
+        assert first.state == Track.IDLE                  # withdrawn: the first image does not start tracking
+    finally:
+        assert proc.stop() == 0, proc.output()[-3000:]
 
 
 def test_init_with_mask_and_zero_roi_uses_the_mask_box(node):

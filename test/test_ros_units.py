@@ -16,7 +16,7 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest  # noqa: E4
 
 from rts_ros.errors import ConfigError, InvalidInputError  # noqa: E402
 from rts_ros.ros import params as P  # noqa: E402
-from rts_ros.ros.frames import FrameStore  # noqa: E402
+from rts_ros.ros.frames import FrameStore, InitTicket  # noqa: E402
 from rts_ros.ros.geometry import clip_box, mask_tight_box, roi_is_zero  # noqa: E402
 from rts_ros.ros.image_conversion import (  # noqa: E402
     fill_image, image_to_rgb, mask_from_image, message_to_rgb)
@@ -215,6 +215,32 @@ def test_store_keeps_the_newest_frame_and_counts_the_skipped():
     assert s.take(0.01) is None                           # nothing new
     assert s.find(30).msg == "m3" and s.find(20) is None  # ring of 3: 30, 40, 50
     assert s.stamp_range() == (30, 50)
+
+
+def test_every_synchronous_init_gets_exactly_one_answer():
+    s = FrameStore(3)
+    replaced, cancelled, withdrawn, taken = InitTicket(), InitTicket(), InitTicket(), InitTicket()
+    s.put_init("a", replaced)
+    s.put_init("b", cancelled)                            # a newer init replaces the first
+    assert replaced.answered and not replaced.success and "replaced by a newer init" in replaced.message
+    s.request_reset()                                     # a reset cancels the pending one
+    assert cancelled.answered and not cancelled.success and "cancelled by a reset" in cancelled.message
+    s.put_init("c", withdrawn)
+    assert s.withdraw_init(withdrawn, "timed out") and withdrawn.message == "timed out"
+    assert not s.withdraw_init(withdrawn, "again")        # gone: nothing to withdraw
+    s.put_frame("f", 1)
+    w = s.take(0.01)
+    assert w.reset and w.init is None and w.ticket is None  # the withdrawn init never reaches the worker
+    s.put_init("d", taken)
+    w = s.take(0.01)
+    assert w.init == "d" and w.ticket is taken and not taken.answered   # the worker answers it now
+    assert not s.withdraw_init(taken, "late")             # already taken: a late withdrawal changes nothing
+    assert taken.answer(True, "ok") and not taken.answer(False, "twice")
+    assert taken.success and taken.message == "ok"
+    pending = InitTicket()
+    s.put_init("e", pending)
+    s.clear()                                             # deactivate
+    assert pending.answered and not pending.success and "deactivated" in pending.message
 
 
 def test_store_collapses_inits_and_reset_cancels_an_earlier_init():

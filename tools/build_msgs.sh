@@ -9,7 +9,7 @@ VENV=$(cd "${VENV:-.venv}" && pwd)
 PY="$VENV/bin/python"
 [ -x "$PY" ] || { echo "build_msgs: no Python at $PY (run make setup)" >&2; exit 1; }
 
-want=$(cat msg/*.msg CMakeLists.txt package.xml tools/build_msgs.sh | sha256sum | cut -d' ' -f1)
+want=$(cat msg/*.msg srv/*.srv CMakeLists.txt package.xml tools/build_msgs.sh | sha256sum | cut -d' ' -f1)
 stamp="$VENV/.rts_ros_msgs"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
    && "$PY" -c "import rts_ros, rts_ros.msg" >/dev/null 2>&1; then
@@ -64,7 +64,7 @@ if ls "$site"/__editable__*rts_ros*finder.py >/dev/null 2>&1; then
 import sys; sys.meta_path.sort(key=lambda f: not str(getattr(f, "__module__", "")).startswith("__editable___rts_ros"))
 PTH
 fi
-"$PY" -c "import rts_ros, rts_ros.msg; from rts_ros.msg import InitTarget, Track; assert hasattr(rts_ros, '__version__')" \
+"$PY" -c "import rts_ros, rts_ros.msg; from rts_ros.msg import InitTarget, Track; from rts_ros.srv import StartTracking; assert hasattr(rts_ros, '__version__')" \
   || { echo "build_msgs: rts_ros.msg was built but does not import" >&2; exit 1; }
 echo "$want" > "$stamp"
 echo "build_msgs: rts_ros.msg installed into $VENV"

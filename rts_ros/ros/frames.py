@@ -2,7 +2,8 @@
 
 The image callback only stores the newest frame and appends it to a short ring buffer (for stamped
 init); the worker takes the newest frame and learns how many it skipped. Init requests collapse to the
-newest one; a reset request cancels a pending init that arrived before it.
+newest one; a reset request cancels a pending init that arrived before it. An init may carry an InitTicket
+(the rts/start service): whoever ends the init's life (applied, refused, replaced, cancelled) answers it.
 """
 from __future__ import annotations
 
@@ -21,10 +22,39 @@ class Frame:
     received: float      # time.monotonic() at arrival
 
 
+class InitTicket:
+    """The answer to one synchronous init: set once, by the worker or by whoever withdraws the init."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.success = False
+        self.message = ""
+        self.result: Any | None = None   # the tracker's start-frame result on success
+        self.frame: Frame | None = None  # the image it started on
+        self.image_wh: tuple[int, int] = (0, 0)
+
+    def answer(self, success: bool, message: str, result: Any | None = None, frame: Frame | None = None,
+               image_wh: tuple[int, int] = (0, 0)) -> bool:
+        """Set the answer; False (and nothing changes) when it was already answered."""
+        if self._done.is_set():
+            return False
+        self.success, self.message, self.result, self.frame, self.image_wh = success, message, result, frame, image_wh
+        self._done.set()
+        return True
+
+    @property
+    def answered(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+
 @dataclass(frozen=True)
 class Work:
     reset: bool          # apply a reset before anything else
     init: Any | None     # newest InitTarget message, or None
+    ticket: InitTicket | None  # the init's synchronous caller, if any
     inits_collapsed: int  # init requests replaced by a newer one before the worker took them
     frame: Frame | None  # newest frame not yet taken, or None
     skipped: int         # frames that arrived and were replaced before the worker took one
@@ -38,6 +68,7 @@ class FrameStore:
         self._skipped = 0
         self._seq = 0
         self._init = None
+        self._ticket: InitTicket | None = None
         self._collapsed = 0
         self._reset = False
         self._closed = False
@@ -53,23 +84,43 @@ class FrameStore:
             self._ring.append(frame)
             self._cv.notify()
 
-    def put_init(self, msg: Any) -> None:
+    def put_init(self, msg: Any, ticket: InitTicket | None = None) -> None:
         with self._cv:
             if self._init is not None:
                 self._collapsed += 1
-            self._init = msg
+                self._withdraw("replaced by a newer init before it was applied")
+            self._init, self._ticket = msg, ticket
             self._cv.notify()
+
+    def withdraw_init(self, ticket: InitTicket, reason: str) -> bool:
+        """Drop the pending init of `ticket` and answer it with `reason`; False when the worker already took it
+        (its answer then comes from the worker) or it is gone."""
+        with self._cv:
+            if self._ticket is not ticket or self._init is None:
+                return False
+            self._withdraw(reason)
+            self._init, self._collapsed = None, 0
+            return True
 
     def request_reset(self) -> None:
         with self._cv:
             self._reset = True
+            if self._init is not None:
+                self._withdraw("cancelled by a reset that arrived after it")
             self._init, self._collapsed = None, 0  # an init sent before the reset is cancelled by it
             self._cv.notify()
 
     def close(self) -> None:
         with self._cv:
             self._closed = True
+            self._withdraw("the node stopped tracking (deactivated or shutting down)")
             self._cv.notify_all()
+
+    def _withdraw(self, reason: str) -> None:
+        # caller holds the lock
+        if self._ticket is not None:
+            self._ticket.answer(False, reason)
+        self._ticket = None
 
     # --- consumer (worker thread) ----------------------------------------------------------------------
     @property
@@ -94,10 +145,12 @@ class FrameStore:
             if not self._cv.wait_for(ready, timeout) or self._closed:
                 return None
             init = self._init if self._ring else None
-            work = Work(self._reset, init, self._collapsed if init is not None else 0, self._newest, self._skipped)
+            ticket = self._ticket if init is not None else None
+            work = Work(self._reset, init, ticket, self._collapsed if init is not None else 0, self._newest,
+                        self._skipped)
             self._reset = False
             if init is not None:
-                self._init, self._collapsed = None, 0
+                self._init, self._ticket, self._collapsed = None, None, 0
             self._newest, self._skipped = None, 0
             return work
 
@@ -123,5 +176,6 @@ class FrameStore:
 
     def clear(self) -> None:
         with self._cv:
+            self._withdraw("the node stopped tracking (deactivated)")
             self._ring.clear()
             self._newest, self._skipped, self._init, self._collapsed, self._reset = None, 0, None, 0, False

@@ -7,8 +7,9 @@ import sys
 USAGE = """usage: rts_tracker [--ros-args -p NAME:=VALUE ... --params-file FILE -r image:=TOPIC]
 
 The RTS tracker as a ROS 2 lifecycle node. Subscribes `image` (sensor_msgs/Image) and `rts/init`
-(rts_ros/InitTarget); publishes `rts/mask`, `rts/bbox` (rts_ros/Track), `rts/debug_image`, /diagnostics;
-service `rts/reset`. Every parameter is documented in config/tracker.yaml (python -m rts_ros.ros.params).
+(rts_ros/InitTarget); publishes `rts/mask`, `rts/bbox` (rts_ros/Track), `rts/debug_image` (each mask and
+debug image also as `/compressed`), /diagnostics; services `rts/start` (rts_ros/StartTracking: an init that
+answers) and `rts/reset`. Every parameter is documented in config/tracker.yaml (python -m rts_ros.ros.params).
 """
 
 
@@ -19,13 +20,14 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0
     import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
     from rts_ros.ros.node import TrackerNode
 
     rclpy.init(args=args)
     node = TrackerNode()
-    executor = SingleThreadedExecutor()
+    # two threads: rts/start waits for the tracking worker in its own callback group while images keep coming
+    executor = MultiThreadedExecutor(num_threads=2)
     executor.add_node(node)
     try:
         _autostart(node)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import inspect
 import logging
+import math
 import sys
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
@@ -25,8 +27,9 @@ from std_srvs.srv import Trigger
 
 from rts_ros.errors import ConfigError, RTSError
 from rts_ros.msg import InitTarget, Track
+from rts_ros.srv import StartTracking
 from rts_ros.ros import messages
-from rts_ros.ros.frames import Frame, FrameStore
+from rts_ros.ros.frames import Frame, FrameStore, InitTicket
 from rts_ros.ros.params import PTYPES, NodeSettings, all_param_specs, validate
 from rts_ros.ros.processor import FrameProcessor, stamp_ns
 from rts_ros.ros.stats import Stats
@@ -34,6 +37,8 @@ from rts_ros.ros.stats import Stats
 WEIGHTS_HELP = ("get a model: convert the official RTS checkpoint with `rts-convert` or train one with `rts-train` "
                 "(README, section Weights), then set the parameter `weights` to the folder")
 THROTTLE_S = 5.0   # the same bad-input message at most once per this many seconds
+START_TIMEOUT_S = 10.0   # rts/start's wait for an image and the start when the request gives none
+START_GRACE_S = 30.0     # ... and for a start the worker already began (a first start may load caches)
 
 
 class _RosLogHandler(logging.Handler):
@@ -77,6 +82,9 @@ class TrackerNode(LifecycleNode):
         self._subs: list = []
         self._pubs: dict[str, Any] = {}
         self._reset_srv = None
+        self._start_srv = None
+        # rts/start waits for the worker: its own group lets the executor's other thread keep taking images
+        self._start_group = MutuallyExclusiveCallbackGroup()
         self._last_error = ""
         self._throttle: dict[str, tuple[float, int]] = {}
         self._throttle_lock = threading.Lock()
@@ -167,6 +175,8 @@ class TrackerNode(LifecycleNode):
             "debug_compressed": self.create_publisher(CompressedImage, "rts/debug_image/compressed", 2),
         }
         self._reset_srv = self.create_service(Trigger, "rts/reset", self._on_reset)
+        self._start_srv = self.create_service(StartTracking, "rts/start", self._on_start,
+                                              callback_group=self._start_group)
         self._store = FrameStore(s.frame_buffer)
         self._processor = FrameProcessor(self.tracker, self._store, self.stats, self._publish, self.log,
                                          s.publish_idle)
@@ -252,9 +262,10 @@ class TrackerNode(LifecycleNode):
         for pub in self._pubs.values():
             self.destroy_publisher(pub)
         self._pubs = {}
-        if self._reset_srv is not None:
-            self.destroy_service(self._reset_srv)
-            self._reset_srv = None
+        for srv in (self._reset_srv, self._start_srv):
+            if srv is not None:
+                self.destroy_service(srv)
+        self._reset_srv = self._start_srv = None
         self._store = self._processor = None
         self.tracker = None
         self.settings = None
@@ -314,6 +325,31 @@ class TrackerNode(LifecycleNode):
         else:
             self._store.request_reset()
             response.success, response.message = True, "tracking stopped; send a new init to start again"
+        return response
+
+    def _on_start(self, request, response):
+        """rts/start: hand the init to the worker like rts/init, then wait for its answer (bounded)."""
+        store = self._store
+        if not self._active or store is None:
+            response.success = False
+            response.message = "the node is not active: configure and activate it first (autostart does both)"
+            return response
+        timeout = float(request.timeout) if request.timeout > 0 else START_TIMEOUT_S
+        if not math.isfinite(timeout):
+            timeout = START_TIMEOUT_S
+        ticket = InitTicket()
+        store.put_init(request.target, ticket)
+        if not ticket.wait(timeout):
+            no_image = "no image has arrived yet" if not store.has_frames else "the start did not finish"
+            if not store.withdraw_init(ticket, f"{no_image} within {timeout:.1f} s: request withdrawn (is the camera "
+                                               f"publishing on {self._image_topic}?)"):
+                ticket.wait(START_GRACE_S)   # the worker has it: its answer is on the way
+        if not ticket.answered:
+            ticket.answer(False, f"no answer from the tracking worker within {timeout + START_GRACE_S:.0f} s")
+        response.success, response.message = ticket.success, ticket.message
+        if ticket.success and ticket.frame is not None:
+            w, h = ticket.image_wh
+            response.track = messages.track_message(ticket.frame.msg.header, ticket.result, w, h, 0)
         return response
 
     # --- outputs (worker thread) ---------------------------------------------------------------------------

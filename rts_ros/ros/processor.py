@@ -13,7 +13,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from rts_ros.errors import InvalidInputError, RTSError
-from rts_ros.ros.frames import Frame, FrameStore, Work
+from rts_ros.ros.frames import Frame, FrameStore, InitTicket, Work
 from rts_ros.ros.geometry import mask_tight_box, roi_is_zero, roi_to_box
 from rts_ros.ros.image_conversion import mask_from_image, message_to_rgb
 from rts_ros.ros.stats import Stats
@@ -76,6 +76,8 @@ class FrameProcessor:
             except Exception as e:  # a bug must not kill the worker: report it and carry on with the next frame
                 self.log("error", f"unexpected-{type(e).__name__}",
                          f"unexpected error while processing a frame: {e!r}\n{traceback.format_exc()}")
+                if work.ticket is not None:
+                    work.ticket.answer(False, f"unexpected error while starting: {e!r} (see the node's log)")
 
     def reset(self) -> None:
         """Immediate reset (used on deactivate, with the store cleared)."""
@@ -93,12 +95,12 @@ class FrameProcessor:
             self.log("info", "reset", "reset: tracking stopped, waiting for a new init")
         if work.init is not None:
             self._told_waiting = False
-            self._apply_init(work.init, work.inits_collapsed)
+            self._apply_init(work.init, work.inits_collapsed, work.ticket)
         frame = work.frame
         if frame is not None and frame.seq > self._last_seq:
             self._track(frame, work.skipped)
 
-    def _apply_init(self, msg: Any, collapsed: int) -> None:
+    def _apply_init(self, msg: Any, collapsed: int, ticket: InitTicket | None = None) -> None:
         self.stats.add(inits=1, inits_collapsed=collapsed)
         if collapsed:
             self.log("info", "init-collapsed",
@@ -106,6 +108,8 @@ class FrameProcessor:
         want = stamp_ns(msg.header)
         newest = self.store.newest_buffered()
         if newest is None:  # the buffer was cleared meanwhile (deactivate): nothing to initialise on
+            if ticket is not None:
+                ticket.answer(False, "no image is buffered any more (the node was deactivated meanwhile)")
             return
         frame = newest if want == 0 else self.store.find(want)
         if frame is None:
@@ -125,12 +129,17 @@ class FrameProcessor:
         except InvalidInputError as e:
             self.stats.add(input_errors=1)
             self.log("error", f"init-invalid-{e}", f"ignored init: {e} ({keep})")
+            if ticket is not None:
+                ticket.answer(False, f"{e} ({keep})")
             return
         self._size = rgb.shape[:2]
         self._last_seq = max(self._last_seq, frame.seq)
         self.log("info", "init-ok", f"initialised on the image stamped {_fmt_stamp(frame.stamp_ns)} with box "
                                     f"{tuple(round(v, 1) for v in box)}{' and a mask' if mask is not None else ''}")
         self.publish(frame, result, rgb, tracker_s, 0)
+        if ticket is not None:
+            ticket.answer(True, f"tracking: started on the image stamped {_fmt_stamp(frame.stamp_ns)}", result, frame,
+                          (rgb.shape[1], rgb.shape[0]))
 
     @staticmethod
     def _init_target(msg: Any, hw: tuple[int, int]) -> tuple[tuple[float, float, float, float], np.ndarray | None]:
