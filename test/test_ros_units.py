@@ -6,7 +6,6 @@ import ast
 import math
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest

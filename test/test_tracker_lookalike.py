@@ -1,6 +1,7 @@
-"""Two tracker options against look-alikes (neither in the reference): the mask growth guard
-(rts_ros.tracker.growth_guard) and mask_component 'peak'; the rules themselves, and the tracker with them on the
-shipped weights and a real photo where an exact copy of the target slides in and comes to touch it."""
+"""Tracker options against look-alikes (none in the reference): the mask growth guard
+(rts_ros.tracker.growth_guard), mask_component 'peak' and the KCF mask guide (rts_ros.tracker.mask_guide); the
+rules themselves, and the tracker with them on the shipped weights and a real photo where an exact copy of the
+target slides in and comes to touch it."""
 from __future__ import annotations
 
 
@@ -13,7 +14,9 @@ from rts_ros.errors import ConfigError
 from rts_ros.eval.metrics import box_iou
 from rts_ros.testing import PhotoScene
 from rts_ros.tracker.config import TrackerConfig
+from rts_ros.tracker.components import select_component
 from rts_ros.tracker.growth_guard import GrowthGuard, cut_to_window
+from rts_ros.tracker.mask_guide import KCFGuide
 
 
 def test_guard_cuts_only_growth_past_the_limit_around_the_given_centre():
@@ -110,3 +113,72 @@ def test_peak_component_stays_on_the_target_while_the_lookalike_is_a_separate_bl
     assert ious[:13].min() < 0.1, "the largest blob no longer jumps to the copy: the scenario tests nothing"
     ious, _ = _run({"mask_component": "peak"})
     assert ious[:13].min() >= 0.6, f"with 'peak' the mask box left the target: IoU {np.round(ious[:13], 2)}"
+
+
+def test_guide_window_keeps_the_blobs_it_touches_and_falls_back_to_the_largest():
+    m = torch.zeros(20, 30, dtype=torch.bool)
+    m[2:6, 2:6] = True        # small blob, top left (16 px)
+    m[10:18, 15:28] = True    # large blob (104 px)
+    m[2:4, 20:22] = True      # tiny blob, top right
+    keep = select_component(m, "largest", (0, 0), None, guide=(0, 8, 0, 8))      # touches the small one only
+    assert int(keep.sum()) == 16 and bool(keep[3, 3])
+    keep = select_component(m, "largest", (0, 0), None, guide=(0, 5, 0, 25))     # the small and the tiny ones
+    assert int(keep.sum()) == 20 and not bool(keep[12, 20])
+    keep = select_component(m, "largest", (0, 0), None, guide=(8, 9, 0, 2))      # touches nothing: the largest
+    assert int(keep.sum()) == 104
+    assert select_component(m, "largest", (0, 0), None, guide=(0, 20, 0, 30)) is None   # all kept: no change
+
+
+@pytest.mark.parametrize("target_px", [0.0, 16.0])
+def test_kcf_guide_follows_a_moving_photo_target_in_camera_pixels(target_px):
+    """On a real photo the guide box (grown by the margin) stays on a target that moves 3 px a frame, also when
+    KCF works on frames shrunk to a 16 px target (boxes come back in camera pixels)."""
+    try:
+        scene = PhotoScene(36)
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    g = KCFGuide(margin=0.5, reinit_quality=0.6, reinit_every=25, target_px=target_px)
+    rgb = lambda pos: cv2.cvtColor(scene.frame(pos), cv2.COLOR_BGR2RGB)   # noqa: E731
+    g.start(rgb((100, 100)), (100, 100, 36, 36))
+    for i in range(1, 21):
+        x = 100 + 3 * i
+        box = g.update(rgb((x, 100)))
+        assert box is not None, f"KCF lost the target at frame {i}"
+        # the margin grows the box by half its size on each side: 2x the target's side
+        assert abs(box[2] - 72) <= 4 and abs(box[3] - 72) <= 4
+        core = (box[0] + box[2] / 4, box[1] + box[3] / 4, box[2] / 2, box[3] / 2)
+        iou = float(box_iou(np.array(core), np.array((x, 100, 36, 36)))[0])
+        assert iou >= 0.6, f"frame {i}: guide off the target (IoU {iou:.2f})"
+
+
+def test_kcf_guide_restarts_only_on_trusted_boxes():
+    try:
+        scene = PhotoScene(36)
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    g = KCFGuide(margin=0.0, reinit_quality=0.6, reinit_every=2)
+    img = cv2.cvtColor(scene.frame((100, 100)), cv2.COLOR_BGR2RGB)
+    g.start(img, (100, 100, 36, 36))
+    g.update(img)
+    g.update(img)                                   # aged: due for a restart
+    g.after_frame(img, (100, 100, 60, 60), quality=0.5)
+    assert abs(g.update(img)[2] - 36) <= 2          # untrusted box: no restart, KCF keeps its size
+    g.after_frame(img, (100, 100, 60, 60), quality=0.9)
+    assert abs(g.update(img)[2] - 60) <= 2          # trusted and aged: restarted at the output box's size
+
+
+def test_kcf_mask_guide_stays_on_the_target_while_the_lookalike_is_outside_its_window():
+    # the guide window is the target grown by half its side (18 px) per side: the copy (x = 280 - 8 i) stays
+    # outside it while x >= 176 + 18, i.e. for frames i <= 10
+    ious, _ = _run({"mask_component": "largest"})
+    assert ious[:11].min() < 0.1, "the largest blob no longer jumps to the copy: the scenario tests nothing"
+    ious, _ = _run({"mask_component": "largest", "mask_guide": "kcf"})
+    assert ious[:11].min() >= 0.6, f"with the KCF guide the mask box left the target: IoU {np.round(ious[:11], 2)}"
+
+
+@pytest.mark.parametrize("overrides", [{"mask_guide": "kcf_wrong"}, {"mask_guide": "kcf", "mask_component": "all"},
+                                       {"mask_guide_margin": -1.0}, {"mask_guide_target_px": -5.0},
+                                       {"mask_guide_reinit_every": 0}])
+def test_bad_guide_settings_are_named(overrides):
+    with pytest.raises(ConfigError, match="mask_guide"):
+        TrackerConfig.from_dict(overrides)

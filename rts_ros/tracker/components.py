@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 
-def select_component(binary: torch.Tensor, mode: str, pos_yx, roi: tuple[int, int, int, int] | None = None
-                     ) -> torch.Tensor | None:
+def select_component(binary: torch.Tensor, mode: str, pos_yx, roi: tuple[int, int, int, int] | None = None,
+                     guide: tuple[int, int, int, int] | None = None) -> torch.Tensor | None:
     """bool (H, W) -> bool (H, W) of one 8-connected component, or None when nothing is dropped.
 
     mode 'largest': the component with most pixels; 'nearest': the one whose centroid is closest to ``pos_yx``
@@ -26,6 +26,18 @@ def select_component(binary: torch.Tensor, mode: str, pos_yx, roi: tuple[int, in
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(host, connectivity=8)
     if n <= 2:
         return None
+    if guide is not None:
+        # every blob with a pixel inside the guide window (y0, y1, x0, x1); the largest when none has one
+        gy0, gy1 = max(guide[0] - y0, 0), min(guide[1] - y0, host.shape[0])
+        gx0, gx1 = max(guide[2] - x0, 0), min(guide[3] - x0, host.shape[1])
+        inside = np.unique(labels[gy0:gy1, gx0:gx1]) if gy1 > gy0 and gx1 > gx0 else np.zeros(0, np.int32)
+        inside = inside[inside > 0]
+        if inside.size:
+            if inside.size == n - 1:
+                return None
+            out = torch.zeros_like(binary)
+            out[y0:y1, x0:x1] = torch.from_numpy(np.isin(labels, inside)).to(binary.device)
+            return out
     if mode == "largest":
         key = -stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
     else:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from rts_ros.errors import ConfigError
 
 MASK_COMPONENT_MODES = ("all", "largest", "nearest", "peak")   # 'all' = the reference (no clean-up)
+MASK_GUIDE_MODES = ("none", "kcf", "kcf_window")   # 'none' = the reference
 
 BORDER_MODES = ("inside_major", "inside", "replicate")
 BOX_INIT = ("auto", "sta", "grabcut")
@@ -52,6 +53,12 @@ class TrackerConfig:
     mask_growth_limit: float = 0.0                    # mask box area over this x the recent median: cut; 0 = off
     seg_update_min_quality: float = 0.0               # learn last frame's mask only if its quality >= this; 0 = off
     seg_update_quality_replaces_clf: bool = False     # with seg_update_min_quality: quality replaces the instance flag
+    # not in the reference (rts_ros.tracker.mask_guide): an OpenCV KCF box says which blobs of the mask to keep
+    mask_guide: str = "none"                          # kcf: blobs touching its grown box; kcf_window: cut to that box
+    mask_guide_margin: float = 0.5                    # the KCF box grows by this x its size on each side
+    mask_guide_reinit_quality: float = 0.6            # restart KCF on output boxes with at least this quality
+    mask_guide_reinit_every: int = 25                 # ... when KCF failed, or ran this many frames since its start
+    mask_guide_target_px: float = 0.0                 # KCF sees frames shrunk to a target of this side; 0 = full size
     mask_growth_window: int = 10                      # number of recent output boxes whose median is that reference
     mask_growth_patience: int = 30                    # after this many consecutive cuts the growth passes as real
     # not in the reference (rts_ros.tracker.box_calibration): map the output box onto the init box's convention
@@ -144,6 +151,13 @@ class TrackerConfig:
                 raise bad(name, "must be a positive finite number")
         if self.mask_component not in MASK_COMPONENT_MODES:
             raise bad("mask_component", f"must be one of {', '.join(MASK_COMPONENT_MODES)}")
+        if self.mask_guide not in MASK_GUIDE_MODES:
+            raise bad("mask_guide", f"must be one of {', '.join(MASK_GUIDE_MODES)}")
+        if self.mask_guide != "none" and self.mask_component == "all":
+            raise bad("mask_guide", "needs mask_component 'largest' (its fallback); 'all' keeps every blob anyway")
+        if not (0.0 <= self.mask_guide_margin < math.inf and 0.0 <= self.mask_guide_reinit_quality <= 1.0
+                and self.mask_guide_reinit_every >= 1 and 0.0 <= self.mask_guide_target_px < math.inf):
+            raise bad("mask_guide_margin", "margin >= 0, reinit_quality in [0, 1], reinit_every >= 1, target_px >= 0")
         if not 0.0 <= self.seg_update_min_quality <= 1.0:
             raise bad("seg_update_min_quality", "must be a probability in [0, 1] (0 = off)")
         if not (self.mask_growth_limit == 0 or 1 < self.mask_growth_limit < math.inf):

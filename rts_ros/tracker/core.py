@@ -172,8 +172,10 @@ class RTSCore:
         }
 
     # ------------------------------------------------------------------------------------------ track
-    def track(self, image: torch.Tensor) -> tuple[torch.Tensor, FrameInfo]:
-        """One frame: returns (binary mask (H, W) bool on the device, FrameInfo)."""
+    def track(self, image: torch.Tensor, guide_box=None) -> tuple[torch.Tensor, FrameInfo]:
+        """One frame: returns (binary mask (H, W) bool on the device, FrameInfo).
+
+        guide_box: (x, y, w, h) in image pixels from an independent tracker (cfg.mask_guide), or None."""
         cfg, ops, isz, T = self.cfg, self.ops, self.isz, self.timer
         self.frame_num += 1
         fn = self.frame_num
@@ -258,7 +260,14 @@ class RTSCore:
                 loc = localise(score_map, sample_scale, self.clf_target_sz, isz, self.clf_fsz, self.loc_params)
                 peak = _peak_position(loc, sample_pos)
                 mode, near = ("largest", self.pos) if peak is None else ("nearest", peak)
-            keep = select_component(binary, mode, near, roi)
+            guide = None
+            if guide_box is not None:
+                gx, gy, gw, gh = guide_box
+                guide = (int(np.floor(gy)), int(np.ceil(gy + gh)), int(np.floor(gx)), int(np.ceil(gx + gw)))
+                if cfg.mask_guide == "kcf_window":
+                    binary = cut_to_window(binary, guide)
+                    guide = None
+            keep = select_component(binary, mode, near, roi, guide)
             if keep is not None:
                 binary = keep  # one component of binary
             if keep is not None or cfg.soft_map_in_mask:

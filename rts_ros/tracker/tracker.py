@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rts_ros.errors import CheckpointError, ConfigError, InvalidInputError, NotInitializedError
+from rts_ros.errors import ConfigError, InvalidInputError, NotInitializedError
 from rts_ros.tracker.box_calibration import BoxCalibration
 from rts_ros.tracker.box_init import grabcut_mask, sta_mask
 from rts_ros.tracker.config import TrackerConfig
 from rts_ros.tracker.core import FrameInfo, RTSCore
 from rts_ros.tracker.geometry import tight_box_np
 from rts_ros.tracker.inputs import as_rgb_uint8, check_box, check_mask
+from rts_ros.tracker.mask_guide import KCFGuide
 from rts_ros.tracker.netops import RTSOps
 from rts_ros.tracker.profiling import StageTimer
 from rts_ros.tracker.quality import QualityFeatures, QualityModel
@@ -111,6 +112,7 @@ class Tracker:
         self._init_box: tuple[float, float, float, float] | None = None
         self._box_calibration = BoxCalibration()
         self._quality: QualityFeatures | None = None
+        self._guide: KCFGuide | None = None
         self.init_info: dict = {}
 
     # --------------------------------------------------------------------------------- API
@@ -144,6 +146,11 @@ class Tracker:
         self._image_hw = hw
         self._init_box = tuple(float(v) for v in box)
         self._quality = QualityFeatures(self._init_box)
+        cfg = self.config
+        if cfg.mask_guide != "none":
+            self._guide = KCFGuide(cfg.mask_guide_margin, cfg.mask_guide_reinit_quality, cfg.mask_guide_reinit_every,
+                                   cfg.mask_guide_target_px)
+            self._guide.start(img, self._init_box)
         self._frame_index = 0
         self._state = TrackState.TRACKING
         return TrackResult(mask_out, tuple(float(v) for v in box), 1.0, self._state, 0,
@@ -159,8 +166,12 @@ class Tracker:
                 f"frame {self._frame_index + 1} has size {img.shape[1]}x{img.shape[0]} but the sequence started "
                 f"at {self._image_hw[1]}x{self._image_hw[0]}; call initialize() again for a new image size")
         self.timer.reset()
+        guide_box = None
+        if self._guide is not None:
+            with self.timer.stage("mask_guide"):
+                guide_box = self._guide.update(img)
         with torch.inference_mode():
-            binary, info = self._core.track(self._upload(img))
+            binary, info = self._core.track(self._upload(img), guide_box)
             with self.timer.stage("output"):
                 mask_out = (binary.to(torch.uint8) * 255).cpu().numpy()
         self._frame_index += 1
@@ -180,6 +191,9 @@ class Tracker:
                                                      info.clf_box, clf_fail)
         quality = self.quality_model.predict(info.quality_features) if self.quality_model else float("nan")
         self._core.prev_quality = quality   # seg_update_min_quality gates the next frame's memory update on it
+        if self._guide is not None:
+            with self.timer.stage("mask_guide"):
+                self._guide.after_frame(img, box, quality)
         return TrackResult(mask_out, box, confidence, self._state, self._frame_index, mask_area,
                            dict(self.timer.times), quality=quality)
 
