@@ -64,6 +64,11 @@ def write_params(path: Path, weights: Path | str, **extra) -> Path:
     return path
 
 
+def start_node(params: Path, ns_: str, env: dict, log: Path) -> NodeProcess:
+    """The rts_tracker console script with a params file, in namespace ns_, its image remapped to camera/image."""
+    return NodeProcess(["--params-file", str(params), "-r", f"__ns:={ns_}", "-r", "image:=camera/image"], env, log)
+
+
 def stamp_of(t_ns: int) -> Time:
     return Time(sec=t_ns // 1_000_000_000, nanosec=t_ns % 1_000_000_000)
 
@@ -216,8 +221,7 @@ def tracker_node(ros_env, weights, tmp_path_factory, client, logs):
     """The shared node: namespace /t, image remapped to /t/camera/image, started by the console script."""
     d = tmp_path_factory.mktemp("node")
     params = write_params(d / "params.yaml", weights, frame_buffer=5)
-    proc = NodeProcess(["--params-file", str(params), "-r", "__ns:=/t", "-r", "image:=camera/image"],
-                       ros_env, d / "node.log")
+    proc = start_node(params, "/t", ros_env, d / "node.log")
     session = Session(client, "/t")
     try:
         try:
@@ -297,8 +301,7 @@ def test_start_service_answers_with_the_start_track_or_the_reason(node):
 
 def test_start_service_without_images_times_out_and_withdraws(ros_env, weights, tmp_path, client):
     params = write_params(tmp_path / "p.yaml", weights)
-    proc = NodeProcess(["--params-file", str(params), "-r", "__ns:=/st", "-r", "image:=camera/image"],
-                       ros_env, tmp_path / "st.log")
+    proc = start_node(params, "/st", ros_env, tmp_path / "st.log")
     s = Session(client, "/st")
     try:
         s.wait_connected()
@@ -561,8 +564,7 @@ def test_missing_weights_one_clear_error_and_the_node_keeps_running(ros_env, tmp
 
 def test_init_before_any_image_waits_for_the_first_image(ros_env, weights, tmp_path, client, logs):
     params = write_params(tmp_path / "p.yaml", weights)
-    proc = NodeProcess(["--params-file", str(params), "-r", "__ns:=/ib", "-r", "image:=camera/image"],
-                       ros_env, tmp_path / "ib.log")
+    proc = start_node(params, "/ib", ros_env, tmp_path / "ib.log")
     s = Session(client, "/ib")
     try:
         s.wait_connected()
@@ -604,8 +606,7 @@ def test_compressed_image_transport_tracks_and_skips_undecodable_frames(ros_env,
     publishes masks of the decoded size, and skips a corrupt frame with one log line without losing the target."""
     params = write_params(tmp_path / "p.yaml", weights, image_transport="compressed")
     name = f"/cz{fmt}"
-    proc = NodeProcess(["--params-file", str(params), "-r", f"__ns:={name}", "-r", "image:=camera/image"],
-                       ros_env, tmp_path / "cz.log")
+    proc = start_node(params, name, ros_env, tmp_path / "cz.log")
     s = CompressedSession(client, name, fmt)
     try:
         try:
@@ -646,8 +647,7 @@ def test_shipped_default_model_starts_and_tracks(ros_env, tmp_path, client, logs
         pytest.skip(f"no shipped model: {e}")
     params = tmp_path / "p.yaml"
     params.write_text("/**:\n  ros__parameters:\n    device: cpu\n    warmup: false\n")
-    proc = NodeProcess(["--params-file", str(params), "-r", "__ns:=/dm", "-r", "image:=camera/image"],
-                       ros_env, tmp_path / "dm.log")
+    proc = start_node(params, "/dm", ros_env, tmp_path / "dm.log")
     s = Session(client, "/dm")
     try:
         logs.wait("rts_tracker", "configured: model from", "(the default model)", timeout=300)
