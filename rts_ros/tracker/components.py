@@ -18,6 +18,8 @@ def select_component(binary: torch.Tensor, mode: str, pos_yx, roi: tuple[int, in
     (the caller's target position: where the frame was cropped around, or the instance branch's score peak for
     the tracker's 'peak' mode); 'all': None. ``roi`` (y0, y1, x0, x1), when given,
     must hold every set pixel: only it makes the host round trip (the pasted crop, not the whole camera image).
+    ``guide`` (y0, y1, x0, x1), when given (rts_ros.tracker.mask_guide), keeps every blob with a pixel inside it
+    instead, and falls back to ``mode`` where no blob has one.
     """
     if mode == "all":
         return None

@@ -260,17 +260,17 @@ class RTSCore:
                 loc = localise(score_map, sample_scale, self.clf_target_sz, isz, self.clf_fsz, self.loc_params)
                 peak = _peak_position(loc, sample_pos)
                 mode, near = ("largest", self.pos) if peak is None else ("nearest", peak)
-            guide = None
+            guide, window_cut = None, False
             if guide_box is not None:
                 gx, gy, gw, gh = guide_box
                 guide = (int(np.floor(gy)), int(np.ceil(gy + gh)), int(np.floor(gx)), int(np.ceil(gx + gw)))
                 if cfg.mask_guide == "kcf_window":
                     binary = cut_to_window(binary, guide)
-                    guide = None
+                    guide, window_cut = None, True
             keep = select_component(binary, mode, near, roi, guide)
             if keep is not None:
                 binary = keep  # one component of binary
-            if keep is not None or cfg.soft_map_in_mask:
+            if keep is not None or window_cut or cfg.soft_map_in_mask:
                 # soft_map_in_mask: sub-threshold probability spread over the crop inflates the 'var' size
                 prob = prob * binary
             # the one small host transfer of the frame
