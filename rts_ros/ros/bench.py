@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{w}x{h:<6} {transport:>10} {r['latency_ms']:11.1f} {r['tracker_ms']:11.1f} "
                       f"{r['overhead_ms']:12.1f} {r['roundtrip_ms']:14.1f}   ({r['device']})")
         print("latency: image stamp to Track publish in the node; overhead = latency - tracker call (medians); "
-              "round trip: stamp to Track received by this process; compressed: JPEG quality 90, decoding included")
+              "round trip: stamp to Track received by this process; compressed: JPEG quality 90, decoding included. "
+              "These are a track's first frames, which update the memories on every frame (alr_init_buff): "
+              "the tracker column is above a long sequence's mean; the overhead is what this measures")
     return 0
 
 
