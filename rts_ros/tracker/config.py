@@ -51,6 +51,8 @@ class TrackerConfig:
     soft_map_in_mask: bool = False                    # not in the reference: soft map only inside the mask
     # not in the reference (rts_ros.tracker.growth_guard): bound on how fast the output mask may grow
     mask_growth_limit: float = 0.0                    # mask box area over this x the recent median: cut; 0 = off
+    mask_growth_window: int = 10                      # number of recent output boxes whose median is that reference
+    mask_growth_patience: int = 30                    # after this many consecutive cuts the growth passes as real
     seg_update_min_quality: float = 0.0               # learn last frame's mask only if its quality >= this; 0 = off
     seg_update_quality_replaces_clf: bool = False     # with seg_update_min_quality: quality replaces the instance flag
     # not in the reference (rts_ros.tracker.mask_guide): an OpenCV KCF box says which blobs of the mask to keep
@@ -59,8 +61,6 @@ class TrackerConfig:
     mask_guide_reinit_quality: float = 0.6            # restart KCF on output boxes with at least this quality
     mask_guide_reinit_every: int = 25                 # ... when KCF failed, or ran this many frames since its start
     mask_guide_target_px: float = 0.0                 # KCF sees frames shrunk to a target of this side; 0 = full size
-    mask_growth_window: int = 10                      # number of recent output boxes whose median is that reference
-    mask_growth_patience: int = 30                    # after this many consecutive cuts the growth passes as real
     # not in the reference (rts_ros.tracker.box_calibration): map the output box onto the init box's convention
     box_calibration_size_weight: float = 0.0          # power of frame 1's init/mask size ratio; 0 = off
     box_calibration_size_range: tuple[float, float] = (0.5, 2.0)  # clip of that ratio
@@ -155,9 +155,14 @@ class TrackerConfig:
             raise bad("mask_guide", f"must be one of {', '.join(MASK_GUIDE_MODES)}")
         if self.mask_guide != "none" and self.mask_component == "all":
             raise bad("mask_guide", "needs mask_component 'largest' (its fallback); 'all' keeps every blob anyway")
-        if not (0.0 <= self.mask_guide_margin < math.inf and 0.0 <= self.mask_guide_reinit_quality <= 1.0
-                and self.mask_guide_reinit_every >= 1 and 0.0 <= self.mask_guide_target_px < math.inf):
-            raise bad("mask_guide_margin", "margin >= 0, reinit_quality in [0, 1], reinit_every >= 1, target_px >= 0")
+        if not 0.0 <= self.mask_guide_margin < math.inf:
+            raise bad("mask_guide_margin", "must be a finite share of the KCF box's size >= 0, e.g. 0.5")
+        if not 0.0 <= self.mask_guide_reinit_quality <= 1.0:
+            raise bad("mask_guide_reinit_quality", "must be a probability in [0, 1]")
+        if self.mask_guide_reinit_every < 1:
+            raise bad("mask_guide_reinit_every", "must be at least 1 frame")
+        if not 0.0 <= self.mask_guide_target_px < math.inf:
+            raise bad("mask_guide_target_px", "must be 0 (full size) or a finite target side in pixels")
         if not 0.0 <= self.seg_update_min_quality <= 1.0:
             raise bad("seg_update_min_quality", "must be a probability in [0, 1] (0 = off)")
         if not (self.mask_growth_limit == 0 or 1 < self.mask_growth_limit < math.inf):

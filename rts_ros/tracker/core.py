@@ -172,10 +172,10 @@ class RTSCore:
         }
 
     # ------------------------------------------------------------------------------------------ track
-    def track(self, image: torch.Tensor, guide_box=None) -> tuple[torch.Tensor, FrameInfo]:
+    def track(self, image: torch.Tensor, guide_window=None) -> tuple[torch.Tensor, FrameInfo]:
         """One frame: returns (binary mask (H, W) bool on the device, FrameInfo).
 
-        guide_box: (x, y, w, h) in image pixels from an independent tracker (cfg.mask_guide), or None."""
+        guide_window: (y0, y1, x0, x1) in image pixels from an independent tracker (cfg.mask_guide), or None."""
         cfg, ops, isz, T = self.cfg, self.ops, self.isz, self.timer
         self.frame_num += 1
         fn = self.frame_num
@@ -260,14 +260,10 @@ class RTSCore:
                 loc = localise(score_map, sample_scale, self.clf_target_sz, isz, self.clf_fsz, self.loc_params)
                 peak = _peak_position(loc, sample_pos)
                 mode, near = ("largest", self.pos) if peak is None else ("nearest", peak)
-            guide, window_cut = None, False
-            if guide_box is not None:
-                gx, gy, gw, gh = guide_box
-                guide = (int(np.floor(gy)), int(np.ceil(gy + gh)), int(np.floor(gx)), int(np.ceil(gx + gw)))
-                if cfg.mask_guide == "kcf_window":
-                    binary = cut_to_window(binary, guide)
-                    guide, window_cut = None, True
-            keep = select_component(binary, mode, near, roi, guide)
+            window_cut = guide_window is not None and cfg.mask_guide == "kcf_window"
+            if window_cut:
+                binary = cut_to_window(binary, guide_window)
+            keep = select_component(binary, mode, near, roi, None if window_cut else guide_window)
             if keep is not None:
                 binary = keep  # one component of binary
             if keep is not None or window_cut or cfg.soft_map_in_mask:

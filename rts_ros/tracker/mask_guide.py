@@ -13,7 +13,7 @@ import numpy as np
 
 
 class KCFGuide:
-    """Wraps cv2.TrackerKCF; boxes are (x, y, w, h) floats in image pixels, images HxWx3 uint8 RGB.
+    """Wraps cv2.TrackerKCF; boxes are (x, y, w, h) in image pixels, windows (y0, y1, x0, x1), images HxWx3 uint8 RGB.
 
     target_px > 0: KCF sees the frame shrunk so that the box it (re)starts on is about target_px on a side
     (geometric mean); its cost grows with the target's size in pixels, its accuracy hardly does."""
@@ -50,8 +50,9 @@ class KCFGuide:
         self._since_init = 0
         self._failed = False
 
-    def update(self, rgb: np.ndarray) -> tuple[float, float, float, float] | None:
-        """The guide box for this frame (grown by the margin), None when KCF lost the target."""
+    def update(self, rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+        """This frame's guide window (y0, y1, x0, x1): KCF's box grown by the margin; None when KCF lost the
+        target."""
         if self._kcf is None:
             return None
         self._since_init += 1
@@ -61,8 +62,9 @@ class KCFGuide:
         if not ok:
             return None
         x, y, w, h = (float(v) / self._scale for v in b)
-        m = self.margin
-        return x - m * w, y - m * h, w * (1 + 2 * m), h * (1 + 2 * m)
+        x0, y0 = x - self.margin * w, y - self.margin * h
+        x1, y1 = x + (1 + self.margin) * w, y + (1 + self.margin) * h
+        return int(np.floor(y0)), int(np.ceil(y1)), int(np.floor(x0)), int(np.ceil(x1))
 
     def after_frame(self, rgb: np.ndarray, output_box, quality: float) -> None:
         """Restart on the tracker's output box when that box is trusted and KCF failed or aged."""

@@ -138,14 +138,7 @@ def roc_auc(score: np.ndarray, positive: np.ndarray) -> float:
     n1, n0 = int(positive.sum()), int((~positive).sum())
     if n1 == 0 or n0 == 0:
         return float("nan")
-    order = np.argsort(score, kind="mergesort")
-    ranks = np.empty(len(score))
-    sorted_scores = score[order]
-    i = 0
-    while i < len(score):   # average ranks over ties
-        j = i
-        while j + 1 < len(score) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j + 2) / 2.0
-        i = j + 1
+    ordered = np.sort(score)
+    # 1-based ranks, ties sharing the mean of the ranks they span
+    ranks = (np.searchsorted(ordered, score, "left") + np.searchsorted(ordered, score, "right") + 1) / 2.0
     return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))

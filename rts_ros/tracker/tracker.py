@@ -166,12 +166,12 @@ class Tracker:
                 f"frame {self._frame_index + 1} has size {img.shape[1]}x{img.shape[0]} but the sequence started "
                 f"at {self._image_hw[1]}x{self._image_hw[0]}; call initialize() again for a new image size")
         self.timer.reset()
-        guide_box = None
+        guide_window = None
         if self._guide is not None:
             with self.timer.stage("mask_guide"):
-                guide_box = self._guide.update(img)
+                guide_window = self._guide.update(img)
         with torch.inference_mode():
-            binary, info = self._core.track(self._upload(img), guide_box)
+            binary, info = self._core.track(self._upload(img), guide_window)
             with self.timer.stage("output"):
                 mask_out = (binary.to(torch.uint8) * 255).cpu().numpy()
         self._frame_index += 1
