@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from rts_ros.data.synthetic_assets import OPENCV_DOC_DATA
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -11,9 +13,6 @@ def parity_dir() -> Path:
     """Folder of the reference parity fixtures: $RTS_PARITY_DIR or ../shared/parity beside the repo."""
     env = os.environ.get("RTS_PARITY_DIR")
     return Path(env) if env else (REPO_ROOT.parent / "shared" / "parity")
-
-
-OPENCV_PHOTOS = Path("/usr/share/doc/opencv-doc/examples/data")   # Debian's opencv-doc sample photos
 
 
 class PhotoScene:
@@ -24,12 +23,12 @@ class PhotoScene:
         import cv2
         import numpy as np
 
-        missing = [n for n in ("home.jpg", "apple.jpg") if not (OPENCV_PHOTOS / n).is_file()]
+        missing = [n for n in ("home.jpg", "apple.jpg") if not (OPENCV_DOC_DATA / n).is_file()]
         if missing:
-            raise FileNotFoundError(f"{', '.join(missing)} not found in {OPENCV_PHOTOS} (Debian package opencv-doc)")
+            raise FileNotFoundError(f"{', '.join(missing)} not found in {OPENCV_DOC_DATA} (Debian package opencv-doc)")
         self.side = side
-        self.background = cv2.resize(cv2.imread(str(OPENCV_PHOTOS / "home.jpg")), (320, 240))
-        self.sprite = cv2.resize(cv2.imread(str(OPENCV_PHOTOS / "apple.jpg")), (side, side))
+        self.background = cv2.resize(cv2.imread(str(OPENCV_DOC_DATA / "home.jpg")), (320, 240))
+        self.sprite = cv2.resize(cv2.imread(str(OPENCV_DOC_DATA / "apple.jpg")), (side, side))
         yy, xx = np.mgrid[:side, :side]
         c = (side - 1) / 2
         self.disk = (yy - c) ** 2 + (xx - c) ** 2 <= c ** 2

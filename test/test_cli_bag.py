@@ -16,9 +16,9 @@ torch = pytest.importorskip("torch")
 from rosbags.rosbag2 import StoragePlugin, Writer  # noqa: E402
 from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
-from rts_ros.testing import REPO_ROOT  # noqa: E402
+from rts_ros.testing import OPENCV_DOC_DATA, REPO_ROOT  # noqa: E402
 
-VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+VIDEO = OPENCV_DOC_DATA / "vtest.avi"
 TINY_KWDS = {"backbone_type": "resnet", "backbone_block": "basic", "backbone_layers": [1, 1, 1, 1],
              "backbone_width": 8, "out_feature_dim": 32, "decoder_mdim": 16}
 BOX = "148,52,26,66"     # a pedestrian in vtest.avi's first frame at half size

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from rts_ros.cli.eval_sets import main as eval_sets_main
+from rts_ros.data.synthetic_assets import OPENCV_DOC_DATA
 from rts_ros.errors import ConfigError
 from rts_ros.eval.public_sets import GitRepos, SourceError, build_set, load_manifest, manifests_in, parse_box_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = Path("/usr/share/doc/opencv-doc/examples/data/fruits.jpg")
+SAMPLE = OPENCV_DOC_DATA / "fruits.jpg"
 
 
 def _git(cwd: Path, *args: str) -> str:

@@ -13,13 +13,14 @@ import pytest
 
 from rts_ros.cli import label_static
 from rts_ros.data.datasets import DAVIS
+from rts_ros.data.synthetic_assets import OPENCV_DOC_DATA
 from rts_ros.data.static_camera import (CameraMovesError, StaticCameraParams, background_shift, foreground_masks,
                                         link_tracks, write_davis_folder)
 
 H, W, N = 240, 320, 100
 M = 56                      # frames with movers; the rest shows the empty scene
 RADII = (14, 9)             # mover A is larger than mover B
-VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+VTEST = OPENCV_DOC_DATA / "vtest.avi"
 
 
 def _centres(t: int) -> tuple[tuple[int, int], tuple[int, int]]:

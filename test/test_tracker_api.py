@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rts_ros.api import Tracker, TrackerConfig, TrackResult, TrackState
+from rts_ros.data.synthetic_assets import OPENCV_DOC_DATA
 from rts_ros.errors import ConfigError, InvalidInputError, NotInitializedError
 from rts_ros.eval.metrics import box_iou
 
@@ -281,7 +282,7 @@ def test_mask_component_keeps_one_blob_of_the_same_mask():
         TrackerConfig(mask_component="biggest").validate()
 
 
-VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
+VTEST = str(OPENCV_DOC_DATA / "vtest.avi")
 
 
 def _vtest_frames(n: int) -> list[np.ndarray]:

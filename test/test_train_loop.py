@@ -244,7 +244,7 @@ def test_few_shot_mask_loss_from_first_principles():
 
 
 def test_few_shot_loss_is_logged_and_validated(tmp_path):
-    t = _run(tmp_path / "fs", False, few_shot_loss_weight=5.0, epochs=1, batches_per_epoch=2)
+    _run(tmp_path / "fs", False, few_shot_loss_weight=5.0, epochs=1, batches_per_epoch=2)
     log = read_log(tmp_path / "fs" / "loss_log.csv")
     assert len(log["few_shot"]) == 2 and (log["few_shot"] > 0).all()
     with pytest.raises(Exception, match="few_shot_loss_weight"):

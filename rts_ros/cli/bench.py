@@ -13,6 +13,7 @@ that module import; its failure is reported and does not fail the tracker benchm
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
@@ -143,9 +144,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _ros_hook(args) -> None:
     """Node overhead figures from rts_ros.ros.bench (owned by the ROS layer)."""
+    if importlib.util.find_spec("rclpy") is None:
+        print("ROS node overhead: skipped (rclpy is not installed)")
+        return
     try:
-        import rclpy  # noqa: F401
-
         from rts_ros.ros import bench as ros_bench
     except ImportError as e:
         print(f"ROS node overhead: skipped ({e})")

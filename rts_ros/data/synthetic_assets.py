@@ -13,9 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+# Debian's opencv-doc sample data (photos and the videos vtest.avi, Megamind.avi, ...); tests read it too.
+OPENCV_DOC_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 # Env override first (tests, other distributions), then Debian's location.
-_PHOTO_DIRS = ("/usr/share/doc/opencv-doc/examples/data",)
-_SILHOUETTE_DIRS = ("/usr/share/doc/opencv-doc/examples/shape/data/shape_sample",)
+_PHOTO_DIRS = (str(OPENCV_DOC_DATA),)
+_SILHOUETTE_DIRS = (str(OPENCV_DOC_DATA.parent / "shape" / "data" / "shape_sample"),)
 
 # Colour photos of natural/cluttered scenes that make good backgrounds and object cut-outs
 # (calibration boards, text sheets, logos and synthetic drawings are left out on purpose).
