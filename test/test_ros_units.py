@@ -15,6 +15,7 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest  # noqa: E4
 
 from rts_ros.errors import ConfigError, InvalidInputError  # noqa: E402
 from rts_ros.ros import params as P  # noqa: E402
+from rts_ros.ros.compute_thread import ComputeThread  # noqa: E402
 from rts_ros.ros.frames import FrameStore, InitTicket  # noqa: E402
 from rts_ros.ros.geometry import clip_box, mask_tight_box, roi_is_zero  # noqa: E402
 from rts_ros.ros.image_conversion import (  # noqa: E402
@@ -259,6 +260,38 @@ def test_store_collapses_inits_and_reset_cancels_an_earlier_init():
     s.put_init("after")
     w = s.take(0.01)
     assert w.reset and w.init == "after"
+
+
+def test_compute_thread_runs_jobs_in_order_on_one_thread_and_hands_back_errors():
+    import threading
+    import weakref
+
+    ct = ComputeThread("test_compute")
+    try:
+        seen: list = []
+        futs = [ct.submit(lambda i=i: seen.append((i, threading.current_thread().name)) or i) for i in range(20)]
+        assert [f.result(timeout=10) for f in futs] == list(range(20))
+        assert [i for i, _ in seen] == list(range(20)) and {n for _, n in seen} == {"test_compute"}
+        assert ct.call(lambda: threading.current_thread().name) == "test_compute"
+        with pytest.raises(ZeroDivisionError):
+            ct.call(lambda: 1 / 0)
+        assert ct.call(lambda: "still serving") == "still serving"   # an error does not end the thread
+        # a call made from the compute thread itself runs at once (no deadlock waiting on its own queue)
+        assert ct.call(lambda: ct.call(lambda: 5)) == 5
+
+        class Model:
+            pass
+
+        ref = weakref.ref(ct.call(Model))   # the thread keeps no reference to a finished job's result
+        import gc
+
+        gc.collect()
+        assert ref() is None
+    finally:
+        ct.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        ct.submit(print)
+    assert not ct._thread.is_alive()
 
 
 def test_stats_median_overhead():

@@ -1,7 +1,7 @@
 """The rts_tracker lifecycle node: ROS wiring around FrameProcessor (topics, QoS, services, parameters).
 
-configure: validate parameters, load the weights, warm up, create publishers and the reset service,
-start the worker thread. activate: subscribe to `image` and `rts/init`. deactivate: unsubscribe and
+configure: validate parameters, load the weights and warm up (on the compute thread, which then runs the
+frame loop: all torch work stays on one thread), create publishers and services. activate: subscribe to `image` and `rts/init`. deactivate: unsubscribe and
 forget the target. cleanup: stop the worker, drop publishers and free the model (GPU memory).
 """
 from __future__ import annotations
@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 import traceback
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ from rts_ros.errors import ConfigError, RTSError
 from rts_ros.msg import InitTarget, Track
 from rts_ros.srv import StartTracking
 from rts_ros.ros import messages
+from rts_ros.ros.compute_thread import ComputeThread
 from rts_ros.ros.frames import Frame, FrameStore, InitTicket
 from rts_ros.ros.params import PTYPES, NodeSettings, all_param_specs, validate
 from rts_ros.ros.processor import FrameProcessor, stamp_ns
@@ -78,7 +81,8 @@ class TrackerNode(LifecycleNode):
         self._store: FrameStore | None = None
         self._processor: FrameProcessor | None = None
         self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
+        self._compute = ComputeThread("rts_worker")   # loads, warms up and tracks: one thread for all torch work
+        self._worker: Future | None = None             # the frame loop running on it while configured
         self._subs: list = []
         self._pubs: dict[str, Any] = {}
         self._reset_srv = None
@@ -154,7 +158,7 @@ class TrackerNode(LifecycleNode):
         s = self.settings
         t0 = time.perf_counter()
         try:
-            self.tracker = self._load_tracker(s)
+            self.tracker = self._compute.call(self._load_tracker, s)
         except RTSError as e:
             return self._fail(f"configure failed: cannot load the tracker weights: {e}. To fix: {WEIGHTS_HELP}")
         except Exception as e:  # torch/OS errors of a broken install or file: still one clear line, no crash
@@ -165,7 +169,7 @@ class TrackerNode(LifecycleNode):
             self.get_logger().warning(
                 "fp16 requested but this tracker library has no half-precision mode: running fp32")
         if s.warmup:
-            self._warmup()
+            self._compute.call(self._warmup)
         self._pubs = {
             "mask": self.create_publisher(Image, "rts/mask", 10),
             "bbox": self.create_publisher(Track, "rts/bbox", 10),
@@ -181,9 +185,7 @@ class TrackerNode(LifecycleNode):
         self._processor = FrameProcessor(self.tracker, self._store, self.stats, self._publish, self.log,
                                          s.publish_idle)
         self._stop.clear()
-        self._worker = threading.Thread(target=self._processor.run, args=(self._stop,), name="rts_worker",
-                                        daemon=True)
-        self._worker.start()
+        self._worker = self._compute.submit(self._processor.run, self._stop)
         self._last_error = ""
         self.get_logger().info(
             f"configured: model from {s.weights or _default_folder()} on {self.tracker.device} "
@@ -245,6 +247,7 @@ class TrackerNode(LifecycleNode):
             self.destroy_subscription(sub)
         self._subs = []
         self._teardown()
+        self._compute.close()
 
     def _fail(self, text: str) -> TransitionCallbackReturn:
         self._last_error = text
@@ -257,7 +260,10 @@ class TrackerNode(LifecycleNode):
         if self._store is not None:
             self._store.close()
         if self._worker is not None:
-            self._worker.join(timeout=30.0)
+            try:
+                self._worker.result(timeout=30.0)
+            except FutureTimeout:
+                self.get_logger().error("the tracking worker did not stop within 30 s (a frame still running?)")
         self._worker = None
         for pub in self._pubs.values():
             self.destroy_publisher(pub)
