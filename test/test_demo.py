@@ -35,6 +35,8 @@ def test_demo_answers_every_frame_and_reports(demo_run):
     assert sum(summary["states"].values()) == FRAMES
     assert 0.0 <= summary["mean_box_iou_vs_ground_truth"] <= 1.0
     assert summary["lockstep_rate_hz"] > 0
+    rt = summary["lockstep_round_trip_ms"]
+    assert 0 < rt["median"] <= rt["p90"] <= rt["max"]
     assert "mean box IoU vs ground truth" in (out / "summary.txt").read_text()
     assert "overlay video" in stdout
     assert (out / "node.log").stat().st_size > 0
