@@ -320,6 +320,37 @@ def test_start_service_without_images_times_out_and_withdraws(ros_env, weights, 
         assert proc.stop() == 0, proc.output()[-3000:]
 
 
+def test_start_service_waiting_for_the_camera_does_not_block_images(ros_env, weights, tmp_path, client):
+    """A start sent before any image succeeds on the first image: while the service waits, the node keeps
+    taking images (a service callback that blocked the executor would time out here)."""
+    params = write_params(tmp_path / "p.yaml", weights)
+    proc = start_node(params, "/sw", ros_env, tmp_path / "sw.log")
+    s = Session(client, "/sw", reliable_camera=False)
+    cli = client.node.create_client(StartTracking, "/sw/rts/start")
+    try:
+        s.wait_connected()
+        assert cli.wait_for_service(timeout_sec=WAIT)
+        _, box = synthetic_frame(s.frame_index + 1, W, H)   # the target in the next frame sent
+        fut = cli.call_async(_start_request(box, timeout=30.0))
+        time.sleep(0.5)
+        assert not fut.done()                              # no image yet: it waits
+        sent = []
+        end = time.monotonic() + WAIT
+        while not fut.done() and time.monotonic() < end:   # a frame every 0.2 s until the answer comes
+            msg = s.image()
+            sent.append(msg.header)
+            s.image_pub.publish(msg)
+            client.wait_for(fut.done, 0.2)
+        r = fut.result()
+        assert r.success, r.message
+        assert r.track.header in sent and r.track.frame_index == 0 and r.track.state == Track.TRACKING
+        later = s.send_until_track()                       # and tracking goes on after the answer
+        assert later.state != Track.IDLE and later.frame_index > 0
+    finally:
+        client.node.destroy_client(cli)
+        assert proc.stop() == 0, proc.output()[-3000:]
+
+
 def test_init_with_mask_and_zero_roi_uses_the_mask_box(node):
     node.send(node.image())
     mask = np.zeros((H, W), np.uint8)

@@ -243,6 +243,33 @@ def test_every_synchronous_init_gets_exactly_one_answer():
     assert pending.answered and not pending.success and "deactivated" in pending.message
 
 
+def test_a_ticket_calls_back_once_answered_from_whichever_thread_answers():
+    import threading
+
+    early, late = InitTicket(), InitTicket()
+    calls: list = []
+    early.on_answer(lambda: calls.append(("early", early.message)))
+    assert calls == []
+    worker = threading.Thread(target=early.answer, args=(True, "started"))
+    worker.start()
+    worker.join()
+    assert calls == [("early", "started")]          # called by the answering thread, after the answer was set
+    assert not early.answer(False, "twice") and calls == [("early", "started")]
+    late.answer(False, "refused")
+    late.on_answer(lambda: calls.append(("late", late.message)))   # already answered: called at once
+    assert calls[-1] == ("late", "refused")
+    # two threads answering at once: exactly one answer wins, and its callback runs once
+    for _ in range(50):
+        t, seen = InitTicket(), []
+        t.on_answer(lambda t=t: seen.append(t.message))
+        racers = [threading.Thread(target=t.answer, args=(i % 2 == 0, f"answer {i}")) for i in range(4)]
+        for r in racers:
+            r.start()
+        for r in racers:
+            r.join()
+        assert seen == [t.message] and t.success == (t.message in ("answer 0", "answer 2"))
+
+
 def test_store_collapses_inits_and_reset_cancels_an_earlier_init():
     s = FrameStore(3)
     s.put_init("early")

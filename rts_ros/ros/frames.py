@@ -11,7 +11,7 @@ import collections
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class InitTicket:
     """The answer to one synchronous init: set once, by the worker or by whoever withdraws the init."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._done = threading.Event()
+        self._on_answer: list[Callable[[], None]] = []
         self.success = False
         self.message = ""
         self.result: Any | None = None   # the tracker's start-frame result on success
@@ -36,11 +38,24 @@ class InitTicket:
     def answer(self, success: bool, message: str, result: Any | None = None, frame: Frame | None = None,
                image_wh: tuple[int, int] = (0, 0)) -> bool:
         """Set the answer; False (and nothing changes) when it was already answered."""
-        if self._done.is_set():
-            return False
-        self.success, self.message, self.result, self.frame, self.image_wh = success, message, result, frame, image_wh
-        self._done.set()
+        with self._lock:
+            if self._done.is_set():
+                return False
+            self.success, self.message, self.result, self.frame, self.image_wh = (
+                success, message, result, frame, image_wh)
+            self._done.set()
+            callbacks, self._on_answer = self._on_answer, []
+        for fn in callbacks:   # outside the lock: a callback may read the answer
+            fn()
         return True
+
+    def on_answer(self, fn: Callable[[], None]) -> None:
+        """Call fn() once answered: from the answering thread, or at once when the answer is already there."""
+        with self._lock:
+            if not self._done.is_set():
+                self._on_answer.append(fn)
+                return
+        fn()
 
     @property
     def answered(self) -> bool:

@@ -20,14 +20,15 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     from rts_ros.ros.node import TrackerNode
 
     rclpy.init(args=args)
     node = TrackerNode()
-    # two threads: rts/start waits for the tracking worker in its own callback group while images keep coming
-    executor = MultiThreadedExecutor(num_threads=2)
+    # one thread: rclpy's MultiThreadedExecutor delayed images by 0.1-3 s at times on a 2-core CPU (make demo);
+    # rts/start awaits the worker as a coroutine instead of blocking a thread
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         _autostart(node)

@@ -1,8 +1,9 @@
 """The rts_tracker lifecycle node: ROS wiring around FrameProcessor (topics, QoS, services, parameters).
 
 configure: validate parameters, load the weights and warm up (on the compute thread, which then runs the
-frame loop: all torch work stays on one thread), create publishers and services. activate: subscribe to `image` and `rts/init`. deactivate: unsubscribe and
-forget the target. cleanup: stop the worker, drop publishers and free the model (GPU memory).
+frame loop: all torch work stays on one thread), create publishers and services. activate: subscribe to
+`image` and `rts/init`. deactivate: unsubscribe and forget the target. cleanup: stop the frame loop, drop
+publishers and free the model (GPU memory).
 """
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.task import Future as RclpyFuture
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
@@ -87,8 +89,9 @@ class TrackerNode(LifecycleNode):
         self._pubs: dict[str, Any] = {}
         self._reset_srv = None
         self._start_srv = None
-        # rts/start waits for the worker: its own group lets the executor's other thread keep taking images
+        # rts/start awaits the worker as a coroutine; its timeout timer must run while the service holds its group
         self._start_group = MutuallyExclusiveCallbackGroup()
+        self._start_timer_group = ReentrantCallbackGroup()
         self._last_error = ""
         self._throttle: dict[str, tuple[float, int]] = {}
         self._throttle_lock = threading.Lock()
@@ -333,8 +336,9 @@ class TrackerNode(LifecycleNode):
             response.success, response.message = True, "tracking stopped; send a new init to start again"
         return response
 
-    def _on_start(self, request, response):
-        """rts/start: hand the init to the worker like rts/init, then wait for its answer (bounded)."""
+    async def _on_start(self, request, response):
+        """rts/start: hand the init to the worker like rts/init, then await its answer (bounded). A coroutine:
+        the executor keeps taking images while it waits."""
         store = self._store
         if not self._active or store is None:
             response.success = False
@@ -345,11 +349,12 @@ class TrackerNode(LifecycleNode):
             timeout = START_TIMEOUT_S
         ticket = InitTicket()
         store.put_init(request.target, ticket)
-        if not ticket.wait(timeout):
+        await self._answer_of(ticket, timeout)
+        if not ticket.answered:
             no_image = "no image has arrived yet" if not store.has_frames else "the start did not finish"
             if not store.withdraw_init(ticket, f"{no_image} within {timeout:.1f} s: request withdrawn (is the camera "
                                                f"publishing on {self._image_topic}?)"):
-                ticket.wait(START_GRACE_S)   # the worker has it: its answer is on the way
+                await self._answer_of(ticket, START_GRACE_S)   # the worker has it: its answer is on the way
         if not ticket.answered:
             ticket.answer(False, f"no answer from the tracking worker within {timeout + START_GRACE_S:.0f} s")
         response.success, response.message = ticket.success, ticket.message
@@ -357,6 +362,23 @@ class TrackerNode(LifecycleNode):
             w, h = ticket.image_wh
             response.track = messages.track_message(ticket.frame.msg.header, ticket.result, w, h, 0)
         return response
+
+    async def _answer_of(self, ticket: InitTicket, timeout: float) -> None:
+        """Wait, without blocking the executor, until the ticket is answered or `timeout` s have passed."""
+        executor = self.executor
+        settled = RclpyFuture(executor=executor)
+
+        def settle() -> None:   # from the worker thread (answer) or the executor (timer)
+            if not settled.done():
+                settled.set_result(None)
+                executor.wake()   # the awaiting coroutine runs again on the executor's next turn
+
+        timer = self.create_timer(timeout, settle, callback_group=self._start_timer_group)
+        ticket.on_answer(settle)
+        try:
+            await settled
+        finally:
+            self.destroy_timer(timer)
 
     # --- outputs (worker thread) ---------------------------------------------------------------------------
     def _publish(self, frame: Frame, result, rgb: np.ndarray, tracker_s: float, skipped: int) -> None:
