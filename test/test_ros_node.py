@@ -848,3 +848,14 @@ def test_model_recommended_settings_apply_unless_a_parameter_sets_another_value(
                        Parameter("tracker.image_sample_size", value=[64, 96]))
     assert exact.net_opt_iter == defaults.net_opt_iter and exact.box_init == defaults.box_init
     assert tuple(exact.image_sample_size) == (64, 96)
+
+
+def test_bench_free_running_camera_accounts_for_the_frames(ros_env, weights, tmp_path):
+    """`make bench`'s stream section on a small network: frames sent at a fixed rate; every tracked frame is one
+    that was sent after the init frame, and no frame is counted both as tracked and as skipped."""
+    from rts_ros.ros.bench import _run_stream
+
+    extra = [a for k, v in FAST_TRACKER.items() for a in ("-p", f"tracker.{k}:={v}")]
+    r = _run_stream(W, H, 20.0, 2.0, str(weights), "cpu", extra + ["-p", "warmup:=false"], tmp_path)
+    assert r["sent"] == 35 and 1 <= r["tracked"] and r["tracked"] + r["skipped_in_node"] <= r["sent"]
+    assert r["rate_hz"] > 0 and r["latency_ms"] > 0

@@ -10,8 +10,12 @@ With `--transports raw,compressed` (the default) each size runs twice: sensor_ms
 (quality 90) as sensor_msgs/CompressedImage with the node's `image_transport: compressed`, whose overhead
 includes the decoding.
 
+Then (`--stream-hz`, default 30) a free-running camera per size: frames at a fixed rate whatever the node does,
+as a camera driver sends them. It says whether the node keeps up (tracked frames per second of camera time),
+the latency from the image stamp to the Track's arrival, and where the other frames went.
+
     python -m rts_ros.ros.bench [--weights DIR] [--device cpu] [--frames 10] [--sizes 640x480,1280x720]
-                                [--transports raw,compressed]
+                                [--transports raw,compressed] [--stream-hz 30] [--stream-seconds 8]
 """
 from __future__ import annotations
 
@@ -35,6 +39,75 @@ def _small_weights(folder: Path) -> Path:
     return folder
 
 
+def _start_node(ns: str, weights: str, device: str, extra: list[str], log: Path):
+    """The rts_tracker node in namespace ns (a process, loopback only) and a client node in this process."""
+    from rts_ros.ros.harness import Client, NodeProcess, node_env, use_env
+
+    env = node_env()
+    use_env(env)
+    proc = NodeProcess(["-r", f"__ns:={ns}", "-p", f"weights:={weights}", "-p", f"device:={device}",
+                        "-p", "diagnostics_period:=0.5", *extra], env, log)
+    return proc, Client("rts_bench")
+
+
+def _run_stream(width: int, height: int, rate_hz: float, seconds: float, weights: str, device: str,
+                extra: list[str], workdir: Path) -> dict:
+    """A free-running camera: frames at rate_hz whatever the node does (as a driver would), the target set on
+    the 5th. Returns the rate of tracked frames, the median stamp-to-arrival latency and where frames were lost."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from rts_ros.msg import InitTarget, Track
+    from rts_ros.ros.image_conversion import fill_image
+    from rts_ros.ros.synthetic_camera import synthetic_frame
+
+    ns = f"/stream{width}"
+    proc, client = _start_node(ns, weights, device, extra, workdir / f"stream_{width}x{height}.log")
+    try:
+        node = client.node
+        img_pub = node.create_publisher(Image, f"{ns}/image", qos_profile_sensor_data)
+        init_pub = node.create_publisher(InitTarget, f"{ns}/rts/init", QoSProfile(
+            depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        arrived: list = []   # (Track, arrival time)
+        node.create_subscription(Track, f"{ns}/rts/bbox", lambda m: arrived.append((m, time.time())), 100)
+        if not client.wait_for(lambda: img_pub.get_subscription_count() > 0, 300):
+            raise RuntimeError("the node did not come up; its output:\n" + proc.output()[-2000:])
+        time.sleep(0.5)
+        n = int(rate_hz * seconds)
+        clips = [synthetic_frame(i, width, height) for i in range(min(n, 42))]   # the orbit repeats after ~42
+        msgs = []
+        for rgb, _ in clips:
+            msg = Image()
+            fill_image(msg, rgb, "rgb8")
+            msgs.append(msg)
+        t0 = time.monotonic()
+        for i in range(n):
+            msg = msgs[i % len(msgs)]
+            msg.header.stamp = node.get_clock().now().to_msg()
+            img_pub.publish(msg)
+            if i == 4:
+                init = InitTarget()
+                init.header.stamp = msg.header.stamp
+                init.roi.x_offset, init.roi.y_offset, init.roi.width, init.roi.height = clips[i % len(clips)][1]
+                init_pub.publish(init)
+            while time.monotonic() < t0 + (i + 1) / rate_hz:
+                time.sleep(0.001)
+        time.sleep(1.0)
+        tracked = [(t, at) for t, at in list(arrived) if t.state != Track.IDLE and t.frame_index > 0]
+        if len(tracked) < 2:
+            raise RuntimeError(f"only {len(tracked)} tracked frames; node output:\n" + proc.output()[-2000:])
+        stamps = [t.header.stamp.sec + t.header.stamp.nanosec * 1e-9 for t, _ in tracked]
+        sent = n - 5   # after the init frame (index 4; the init names its stamp)
+        skipped = sum(t.frames_skipped for t, _ in tracked)
+        return {"sent": sent, "tracked": len(tracked), "skipped_in_node": skipped,
+                "lost_before_node": max(0, sent - len(tracked) - skipped),
+                "rate_hz": (len(tracked) - 1) / max(1e-9, max(stamps) - min(stamps)),
+                "latency_ms": 1e3 * statistics.median(at - st for (_, at), st in zip(tracked, stamps))}
+    finally:
+        client.close()
+        proc.stop()
+
+
 def _run_size(width: int, height: int, frames: int, weights: str, device: str, extra: list[str],
               workdir: Path, transport: str = "raw") -> dict:
     from diagnostic_msgs.msg import DiagnosticArray
@@ -43,18 +116,13 @@ def _run_size(width: int, height: int, frames: int, weights: str, device: str, e
     from sensor_msgs.msg import CompressedImage, Image
 
     from rts_ros.msg import InitTarget, Track
-    from rts_ros.ros.harness import Client, NodeProcess, node_env, use_env
     from rts_ros.ros.image_conversion import fill_image
     from rts_ros.ros.synthetic_camera import synthetic_frame
 
-    env = node_env()
-    use_env(env)
     ns = f"/bench{width}{transport}"
     compressed = transport == "compressed"
-    proc = NodeProcess(["-r", f"__ns:={ns}", "-p", f"weights:={weights}", "-p", f"device:={device}",
-                        "-p", "diagnostics_period:=0.5", "-p", f"image_transport:={transport}", *extra], env,
-                       workdir / f"node_{width}x{height}_{transport}.log")
-    client = Client("rts_bench")
+    proc, client = _start_node(ns, weights, device, extra + ["-p", f"image_transport:={transport}"],
+                               workdir / f"node_{width}x{height}_{transport}.log")
     try:
         node = client.node
         img_pub = node.create_publisher(CompressedImage if compressed else Image,
@@ -102,7 +170,8 @@ def _run_size(width: int, height: int, frames: int, weights: str, device: str, e
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="rts_tracker node overhead (stamp-to-publish latency - tracker time)")
+    ap = argparse.ArgumentParser(description="rts_tracker node overhead (stamp-to-publish latency - tracker time), "
+                                             "then the node fed by a free-running camera")
     ap.add_argument("--weights", default="", help="weights folder (default: the shipped model, else a small "
                                                   "random network: the overhead does not depend on the model)")
     ap.add_argument("--device", default="auto")
@@ -110,7 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="640x480,1280x720")
     ap.add_argument("--transports", default="raw,compressed",
                     help="raw (sensor_msgs/Image) and/or compressed (JPEG in sensor_msgs/CompressedImage)")
+    ap.add_argument("--stream-hz", type=float, default=30.0,
+                    help="then a free-running camera at this rate for each size (0: skip)")
+    ap.add_argument("--stream-seconds", type=float, default=8.0)
     args = ap.parse_args(argv)
+    if args.stream_hz < 0 or (args.stream_hz > 0 and args.stream_seconds * args.stream_hz < 10):
+        ap.error("--stream-hz must be >= 0, and a stream needs at least 10 frames (--stream-seconds)")
     transports = [t for t in args.transports.split(",") if t]
     if not transports or set(transports) - {"raw", "compressed"}:
         ap.error(f"--transports takes raw and/or compressed, got {args.transports!r}")
@@ -137,6 +211,18 @@ def main(argv: list[str] | None = None) -> int:
               "round trip: stamp to Track received by this process; compressed: JPEG quality 90, decoding included. "
               "These are a track's first frames, which update the memories on every frame (alr_init_buff): "
               "the tracker column is above a long sequence's mean; the overhead is what this measures")
+        if args.stream_hz > 0:
+            print(f"\nfree-running camera at {args.stream_hz:g} Hz for {args.stream_seconds:g} s per size (raw, the "
+                  "publisher in this process on the same machine)")
+            print(f"{'size':>10} {'tracked Hz':>11} {'latency ms':>11} {'frames sent':>12} {'tracked':>8} "
+                  f"{'skipped in node':>16} {'lost before node':>17}")
+            for w, h in sizes:
+                r = _run_stream(w, h, args.stream_hz, args.stream_seconds, weights, args.device, extra, Path(tmp))
+                print(f"{w}x{h:<6} {r['rate_hz']:11.1f} {r['latency_ms']:11.1f} {r['sent']:12d} {r['tracked']:8d} "
+                      f"{r['skipped_in_node']:16d} {r['lost_before_node']:17d}")
+            print("tracked Hz: tracked frames per second of camera time; latency: image stamp to the Track's arrival "
+                  "here (median); skipped in node: frames the worker replaced by newer ones (Track.frames_skipped); "
+                  "lost before node: dropped by the image queue (depth 1) or the transport")
     return 0
 
 
