@@ -405,8 +405,8 @@ def test_frames_arriving_while_busy_are_skipped_and_counted(ros_env, weights, tm
         s.wait_connected()
         s.send_until_track()
         _, box = synthetic_frame(s.frame_index, W, H)
-        s.init(box)   # the worker is busy for a while starting the track (box to mask, first-frame learning) ...
         burst = [s.image() for _ in range(30)]
+        s.init(box)   # the worker is busy for a while starting the track (box to mask, first-frame learning) ...
         for m in burst:   # ... while these arrive, back to back
             s.send(m, wait_track=False)
         last = burst[-1]
@@ -876,5 +876,5 @@ def test_bench_free_running_camera_accounts_for_the_frames(ros_env):
     rows = [line.split() for line in out.stdout.splitlines() if line.startswith("320x240")]
     assert len(rows) == 2, out.stdout   # the lockstep row and the free-running row
     hz, latency, sent, tracked, skipped, lost = (float(v) for v in rows[1][1:])
-    assert sent == 15 * 2 - 5 and tracked >= 1 and tracked + skipped + lost == sent, out.stdout
+    assert sent == 15 * 2 and tracked >= 2 and lost >= 0 and tracked + skipped + lost == sent, out.stdout
     assert hz > 0 and latency > 0

@@ -84,6 +84,22 @@ def test_box_partly_outside_is_clipped_with_a_warning(tracker, caplog):
     assert "clipped" in caplog.text
 
 
+def test_use_on_another_thread_than_the_builder_warns_once(tracker, caplog):
+    import threading
+
+    img = frame()
+    mask = np.zeros(img.shape[:2], bool)
+    mask[30:60, 40:80] = True
+    with caplog.at_level(logging.WARNING, logger="rts_ros.tracker"):
+        tracker.initialize(img, mask=mask)   # the building thread: silent
+        tracker.track(img)
+        assert "another thread" not in caplog.text
+        worker = threading.Thread(target=lambda: [tracker.track(img) for _ in range(3)])
+        worker.start()
+        worker.join()
+    assert caplog.text.count("built on another thread") == 1 and "OpenMP" in caplog.text
+
+
 def test_bad_images_and_masks(tracker):
     with pytest.raises(InvalidInputError, match="dtype"):
         tracker.initialize(frame().astype(np.float32), box=(40, 30, 40, 30))

@@ -52,8 +52,9 @@ def _start_node(ns: str, weights: str, device: str, extra: list[str], log: Path)
 
 def _run_stream(width: int, height: int, rate_hz: float, seconds: float, weights: str, device: str,
                 extra: list[str], workdir: Path) -> dict:
-    """A free-running camera: frames at rate_hz whatever the node does (as a driver would), the target set on
-    the 5th. Returns the rate of tracked frames, the median stamp-to-arrival latency and where frames were lost."""
+    """A free-running camera: the target is set on a first frame, then frames go out at rate_hz whatever the node
+    does (as a driver sends them). Returns the rate of tracked frames, the median stamp-to-arrival latency, and
+    where the other frames went (every streamed frame comes after the start, so they add up exactly)."""
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
@@ -72,35 +73,49 @@ def _run_stream(width: int, height: int, rate_hz: float, seconds: float, weights
         node.create_subscription(Track, f"{ns}/rts/bbox", lambda m: arrived.append((m, time.time())), 100)
         if not client.wait_for(lambda: img_pub.get_subscription_count() > 0, 300):
             raise RuntimeError("the node did not come up; its output:\n" + proc.output()[-2000:])
-        time.sleep(0.5)
         n = int(rate_hz * seconds)
-        clips = [synthetic_frame(i, width, height) for i in range(min(n, 42))]   # the orbit repeats after ~42
+        clips = [synthetic_frame(i, width, height) for i in range(min(n + 1, 42))]   # the orbit repeats after ~42
         msgs = []
         for rgb, _ in clips:
             msg = Image()
             fill_image(msg, rgb, "rgb8")
             msgs.append(msg)
+
+        def answered(stamp, started: bool) -> bool:
+            return any(t.header.stamp == stamp and (t.state != Track.IDLE) == started for t, _ in list(arrived))
+
+        # the start, before the stream: frame 0 until the node answers it, the init on it, the start's Track
+        for _ in range(120):
+            msgs[0].header.stamp = node.get_clock().now().to_msg()
+            img_pub.publish(msgs[0])
+            if client.wait_for(lambda: answered(msgs[0].header.stamp, False), 0.5):
+                break
+        else:
+            raise RuntimeError("the node answered no frame; its output:\n" + proc.output()[-2000:])
+        init = InitTarget()
+        init.header.stamp = msgs[0].header.stamp
+        init.roi.x_offset, init.roi.y_offset, init.roi.width, init.roi.height = clips[0][1]
+        init_pub.publish(init)
+        if not client.wait_for(lambda: answered(init.header.stamp, True), 120):
+            raise RuntimeError("the node did not start tracking; its output:\n" + proc.output()[-2000:])
+        streamed = set()
         t0 = time.monotonic()
         for i in range(n):
-            msg = msgs[i % len(msgs)]
+            msg = msgs[(i + 1) % len(msgs)]
             msg.header.stamp = node.get_clock().now().to_msg()
+            streamed.add((msg.header.stamp.sec, msg.header.stamp.nanosec))
             img_pub.publish(msg)
-            if i == 4:
-                init = InitTarget()
-                init.header.stamp = msg.header.stamp
-                init.roi.x_offset, init.roi.y_offset, init.roi.width, init.roi.height = clips[i % len(clips)][1]
-                init_pub.publish(init)
             while time.monotonic() < t0 + (i + 1) / rate_hz:
                 time.sleep(0.001)
         time.sleep(1.0)
-        tracked = [(t, at) for t, at in list(arrived) if t.state != Track.IDLE and t.frame_index > 0]
+        tracked = [(t, at) for t, at in list(arrived) if t.state != Track.IDLE
+                   and (t.header.stamp.sec, t.header.stamp.nanosec) in streamed]
         if len(tracked) < 2:
             raise RuntimeError(f"only {len(tracked)} tracked frames; node output:\n" + proc.output()[-2000:])
         stamps = [t.header.stamp.sec + t.header.stamp.nanosec * 1e-9 for t, _ in tracked]
-        sent = n - 5   # after the init frame (index 4; the init names its stamp)
         skipped = sum(t.frames_skipped for t, _ in tracked)
-        return {"sent": sent, "tracked": len(tracked), "skipped_in_node": skipped,
-                "lost_before_node": max(0, sent - len(tracked) - skipped),
+        return {"sent": n, "tracked": len(tracked), "skipped_in_node": skipped,
+                "lost_before_node": n - len(tracked) - skipped,
                 "rate_hz": (len(tracked) - 1) / max(1e-9, max(stamps) - min(stamps)),
                 "latency_ms": 1e3 * statistics.median(at - st for (_, at), st in zip(tracked, stamps))}
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class Tracker:
             raise ConfigError("tracker config field 'box_init' = 'sta' but the weights have no STA network "
                               "(sta.safetensors); use box_init 'auto' or 'grabcut', or give an init mask")
         self.timer = StageTimer(self._device, profile)
+        self._thread = threading.get_ident()   # the thread that built it (see _check_thread)
         self._ops = RTSOps(self.net, self._device, channels_last, fold_bn, amp)
         if self.sta is not None and channels_last:
             self.sta.to(memory_format=torch.channels_last)
@@ -115,11 +117,23 @@ class Tracker:
         self._guide: KCFGuide | None = None
         self.init_info: dict = {}
 
+    def _check_thread(self) -> None:
+        """Warn once when used on another thread than the one that built it, on a CPU: each thread running torch
+        gets its own OpenMP team, and with two alive each frame took 1.6x longer on a 2-core machine."""
+        here = threading.get_ident()
+        if here == self._thread or self._device.type != "cpu":
+            return
+        log.warning("this Tracker was built on another thread than the one now using it: on a CPU, torch work "
+                    "on two threads can make every frame up to 1.6x slower (two OpenMP teams). Build and use a "
+                    "tracker on one thread (the thread that built it may also simply have finished)")
+        self._thread = here
+
     # --------------------------------------------------------------------------------- API
     def initialize(self, image, box=None, mask=None) -> TrackResult:
         """Start tracking on `image` (HxWx3 uint8 RGB; gray/RGBA converted) from a box [x, y, w, h] and/or a
         mask (HxW, non-zero = target). Without a mask, the box is turned into a mask by STA (or GrabCut).
         Returns the frame-0 result (mask = the initial mask, box = the given or the mask's tight box)."""
+        self._check_thread()
         img = as_rgb_uint8(image, "init image")
         hw = img.shape[:2]
         if box is None and mask is None:
@@ -158,6 +172,7 @@ class Tracker:
 
     def track(self, image) -> TrackResult:
         """Track the target in the next frame."""
+        self._check_thread()
         if self._core is None:
             raise NotInitializedError("track() called before initialize(); call initialize(image, box=...) first")
         img = as_rgb_uint8(image, f"frame {self._frame_index + 1}")
