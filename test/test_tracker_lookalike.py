@@ -169,13 +169,14 @@ def test_kcf_guide_restarts_only_on_trusted_boxes():
     assert abs(width(g.update(img)) - 60) <= 2      # trusted and aged: restarted at the output box's size
 
 
-def test_kcf_mask_guide_stays_on_the_target_while_the_lookalike_is_outside_its_window():
+@pytest.mark.parametrize("guide", ["kcf", "kcf_window"])
+def test_kcf_mask_guide_stays_on_the_target_while_the_lookalike_is_outside_its_window(guide):
     # the guide window is the target grown by half its side (18 px) per side: the copy (x = 280 - 8 i) stays
     # outside it while x >= 176 + 18, i.e. for frames i <= 10
     ious, _ = _run({"mask_component": "largest"})
     assert ious[:11].min() < 0.1, "the largest blob no longer jumps to the copy: the scenario tests nothing"
-    ious, _ = _run({"mask_component": "largest", "mask_guide": "kcf"})
-    assert ious[:11].min() >= 0.6, f"with the KCF guide the mask box left the target: IoU {np.round(ious[:11], 2)}"
+    ious, _ = _run({"mask_component": "largest", "mask_guide": guide})
+    assert ious[:11].min() >= 0.6, f"with the {guide} guide the mask box left the target: IoU {np.round(ious[:11], 2)}"
 
 
 @pytest.mark.parametrize("overrides,field", [

@@ -27,7 +27,7 @@ class InitTicket:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._done = threading.Event()
+        self._done = False
         self._on_answer: list[Callable[[], None]] = []
         self.success = False
         self.message = ""
@@ -39,11 +39,11 @@ class InitTicket:
                image_wh: tuple[int, int] = (0, 0)) -> bool:
         """Set the answer; False (and nothing changes) when it was already answered."""
         with self._lock:
-            if self._done.is_set():
+            if self._done:
                 return False
             self.success, self.message, self.result, self.frame, self.image_wh = (
                 success, message, result, frame, image_wh)
-            self._done.set()
+            self._done = True
             callbacks, self._on_answer = self._on_answer, []
         for fn in callbacks:   # outside the lock: a callback may read the answer
             fn()
@@ -52,17 +52,14 @@ class InitTicket:
     def on_answer(self, fn: Callable[[], None]) -> None:
         """Call fn() once answered: from the answering thread, or at once when the answer is already there."""
         with self._lock:
-            if not self._done.is_set():
+            if not self._done:
                 self._on_answer.append(fn)
                 return
         fn()
 
     @property
     def answered(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout: float) -> bool:
-        return self._done.wait(timeout)
+        return self._done
 
 
 @dataclass(frozen=True)

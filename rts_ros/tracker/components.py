@@ -29,7 +29,7 @@ def select_component(binary: torch.Tensor, mode: str, pos_yx, roi: tuple[int, in
     if n <= 2:
         return None
     if guide is not None:
-        # every blob with a pixel inside the guide window (y0, y1, x0, x1); the largest when none has one
+        # every blob with a pixel inside the guide window (y0, y1, x0, x1); `mode` decides when none has one
         gy0, gy1 = max(guide[0] - y0, 0), min(guide[1] - y0, host.shape[0])
         gx0, gx1 = max(guide[2] - x0, 0), min(guide[3] - x0, host.shape[1])
         inside = np.unique(labels[gy0:gy1, gx0:gx1]) if gy1 > gy0 and gx1 > gx0 else np.zeros(0, np.int32)
