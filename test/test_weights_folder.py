@@ -116,3 +116,56 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def _relabel_first_float_tensor(st_path, new_dtype: str) -> str:
+    """Rewrite one F32 entry of a safetensors header as ``new_dtype`` (same byte size): what a damaged or
+    hand-edited file looks like. Returns the tensor's name."""
+    raw = st_path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    key = next(k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "F32")
+    header[key]["dtype"] = new_dtype
+    text = json.dumps(header, separators=(",", ":")).encode().ljust(n)   # same length: offsets stay right
+    assert len(text) == n
+    st_path.write_bytes(raw[:8] + text + raw[8 + n:])
+    return key
+
+
+def test_tensors_of_the_wrong_dtype_kind_are_refused(folder):
+    """load_state_dict casts silently: float weights read as int32 would load as values near 1e9, and the tracker
+    would then report LOST on every frame without any error."""
+    path = folder[0]
+    key = _relabel_first_float_tensor(path / "rts.safetensors", "I32")
+    with pytest.raises(CheckpointError, match=f"wrong kind of dtype \\(first: {key} is torch.int32, expected float"):
+        load_network(path, "rts")
+
+
+def test_integer_and_bool_state_dicts_are_refused(folder):
+    path, rts, _ = folder
+    for cast in (torch.int32, torch.bool):
+        state = {k: (v.to(cast) if v.is_floating_point() else v) for k, v in rts.state_dict().items()}
+        save_network(path, "rts", state, config_to_kwds(rts.config), fun_module="rts_ros.model", fun_name="build_rts")
+        with pytest.raises(CheckpointError, match="wrong kind of dtype"):
+            load_network(path, "rts")
+
+
+def test_kwargs_of_a_huge_network_fail_on_shapes_without_allocating_it(folder):
+    """A few bytes of JSON must not build the network they describe before its tensors are known to fit: with
+    backbone_width 4096 that would be 80 GB. Here width 512 (1.26 GB of parameters, against the file's 1 MB)
+    must fail on the shape check while peak memory stays far below that."""
+    import resource
+
+    path = folder[0]
+    meta = json.loads((path / "rts.json").read_text())
+    meta["constructor"]["kwds"]["backbone_width"] = 512
+    (path / "rts.json").write_text(json.dumps(meta))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match="wrong shape"):
+        load_network(path, "rts")
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 400, f"peak memory grew by {grown_mb:.0f} MB: the network was built before the check"
+    meta["constructor"]["kwds"]["backbone_width"] = 10 ** 6
+    (path / "rts.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="backbone_width=1000000 .*an integer from 4 to 4096"):
+        load_network(path, "rts")

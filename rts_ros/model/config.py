@@ -22,9 +22,14 @@ def _fail(name: str, value: Any, allowed: str) -> ConfigError:
                        f"fix the value in the checkpoint/weights JSON or convert an official checkpoint")
 
 
-def _int(name: str, v: Any, lo: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise _fail(name, v, f"an integer >= {lo}")
+# Far above any sensible network (rts50: 2048 channels, 6 blocks per stage); the bound only stops a few bytes
+# of JSON from asking for millions of modules. The parameter count is checked against the tensors at load.
+MAX_INT_ARG = 4096
+
+
+def _int(name: str, v: Any, lo: int = 1, hi: int = MAX_INT_ARG) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise _fail(name, v, f"an integer from {lo} to {hi}")
     return v
 
 
@@ -48,10 +53,10 @@ def _choice(name: str, v: Any, allowed: tuple) -> Any:
     return v
 
 
-def _ints(name: str, v: Any, n: int) -> tuple[int, ...]:
+def _ints(name: str, v: Any, n: int, hi: int = MAX_INT_ARG) -> tuple[int, ...]:
     if not isinstance(v, (list, tuple)) or len(v) != n:
         raise _fail(name, v, f"a list of {n} integers")
-    return tuple(_int(name, x) for x in v)
+    return tuple(_int(name, x, hi=hi) for x in v)
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,7 @@ def _parse_backbone(kw: dict[str, Any]) -> BackboneConfig:
             raise _fail(next(iter(ours)), ours[next(iter(ours))], "only with backbone_type='resnet'")
         return BackboneConfig()
     block = _choice("backbone_block", ours.get("backbone_block", "basic"), ("basic", "bottleneck"))
-    layers = _ints("backbone_layers", ours.get("backbone_layers", (2, 2, 2, 2)), 4)
+    layers = _ints("backbone_layers", ours.get("backbone_layers", (2, 2, 2, 2)), 4, hi=64)
     width = _int("backbone_width", ours.get("backbone_width", 64), 4)
     colour = _bool("backbone_colour", ours.get("backbone_colour", False))
     return BackboneConfig("resnet", block, layers, width, colour)  # type: ignore[arg-type]

@@ -193,28 +193,59 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(path, network, cons, OrderedDict(net), extras)
 
 
-def load_state_strict(net: nn.Module, state: dict, what: str) -> None:
-    """load_state_dict(strict=True) with a one-line CheckpointError listing the first missing/unexpected keys."""
-    own = net.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
+def _kind(t: torch.Tensor) -> str:
+    if t.dtype == torch.bool:
+        return "bool"
+    if t.is_complex():
+        return "complex"
+    return "float" if t.is_floating_point() else "integer"
+
+
+def check_state(reference: dict, state: dict, what: str) -> None:
+    """One-line CheckpointError unless ``state`` has exactly ``reference``'s keys, shapes and kinds of dtype
+    (float/integer) and finite floats. ``reference`` may hold meta tensors: nothing is allocated here."""
+    missing = [k for k in reference if k not in state]
+    unexpected = [k for k in state if k not in reference]
     if missing or unexpected:
         raise CheckpointError(
             f"{what}: state dict does not match the network built from its kwargs: {len(missing)} missing keys "
             f"(first: {', '.join(missing[:3]) or '-'}), {len(unexpected)} unexpected keys "
             f"(first: {', '.join(unexpected[:3]) or '-'}); the file is incomplete or belongs to another network")
-    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+    bad = [k for k in reference if tuple(reference[k].shape) != tuple(state[k].shape)]
     if bad:
         k = bad[0]
         raise CheckpointError(f"{what}: {len(bad)} tensors have the wrong shape (first: {k} is "
-                              f"{list(state[k].shape)}, expected {list(own[k].shape)}); the constructor kwargs "
+                              f"{list(state[k].shape)}, expected {list(reference[k].shape)}); the constructor kwargs "
                               f"do not describe these weights")
+    # load_state_dict casts silently: integer weights would load as garbage and every frame would be LOST
+    wrong = [k for k in reference if _kind(reference[k]) != _kind(state[k])]
+    if wrong:
+        k = wrong[0]
+        raise CheckpointError(f"{what}: {len(wrong)} tensors have the wrong kind of dtype (first: {k} is "
+                              f"{state[k].dtype}, expected {_kind(reference[k])}); the file is corrupt or was "
+                              f"written by another tool")
     # NaN/Inf weights load silently and only show later as NaN scores on every frame
-    nonfinite = [k for k in own if state[k].is_floating_point() and not bool(torch.isfinite(state[k]).all())]
+    nonfinite = [k for k in reference if state[k].is_floating_point() and not bool(torch.isfinite(state[k]).all())]
     if nonfinite:
         raise CheckpointError(f"{what}: {len(nonfinite)} tensors hold NaN or Inf values (first: {nonfinite[0]}); "
                               f"the file is corrupt or comes from a diverged training run")
+
+
+def load_state_strict(net: nn.Module, state: dict, what: str) -> None:
+    """load_state_dict(strict=True) after :func:`check_state` (one-line CheckpointError on any mismatch)."""
+    check_state(net.state_dict(), state, what)
     net.load_state_dict(state, strict=True)
+
+
+def build_loaded(network: str, kwds: dict, state: dict, what: str) -> nn.Module:
+    """The network of ``kwds`` holding ``state``. Built on the meta device first, so kwargs from a file that
+    describe a far larger network than its tensors fail the shape check instead of allocating it."""
+    with torch.device("meta"):
+        probe = build_network(network, kwds)
+    check_state(probe.state_dict(), state, what)
+    net = build_network(network, kwds)
+    net.load_state_dict(state, strict=True)
+    return net
 
 
 def build_network(network: str, kwds: dict) -> nn.Module:
@@ -229,8 +260,7 @@ def build_network(network: str, kwds: dict) -> nn.Module:
 def network_from_checkpoint(ck: Checkpoint) -> nn.Module:
     """Build the network of ``ck`` from its effective kwargs and load its weights strictly (CPU, eval)."""
     try:
-        net = build_network(ck.network, ck.effective_kwds())
+        net = build_loaded(ck.network, ck.effective_kwds(), ck.state_dict, str(ck.path))
     except ConfigError as err:
         raise CheckpointError(f"{ck.path}: {err}") from None
-    load_state_strict(net, ck.state_dict, str(ck.path))
     return net.eval()

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from rts_ros.errors import CheckpointError, ConfigError
-from rts_ros.weights.checkpoint import build_network, load_state_strict
+from rts_ros.weights.checkpoint import build_loaded
 
 FORMAT = "rts_ros-weights/1"
 
@@ -138,14 +138,15 @@ def load_network(folder: str | Path, network: str, device: str | torch.device | 
     if not st.is_file():
         raise CheckpointError(f"{st}: missing; convert the checkpoint again with rts-convert")
     try:
-        net = build_network(network, meta["constructor"]["kwds"])
-    except ConfigError as err:
-        raise ConfigError(f"{Path(folder) / (network + '.json')}: {err}") from None
-    try:
         state = load_file(str(st), device="cpu")
+    except OSError as err:
+        raise CheckpointError(f"{st}: cannot read ({err.strerror or err})") from None
     except Exception as err:  # noqa: BLE001 - SafetensorError's import path differs between versions
         raise CheckpointError(f"{st}: corrupt safetensors file ({err}); convert the checkpoint again") from None
-    load_state_strict(net, state, str(st))
+    try:
+        net = build_loaded(network, meta["constructor"]["kwds"], state, str(st))
+    except ConfigError as err:
+        raise ConfigError(f"{Path(folder) / (network + '.json')}: {err}") from None
     return net.to(resolve_device(device)).eval(), meta
 
 
