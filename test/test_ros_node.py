@@ -551,6 +551,31 @@ def test_burst_of_100_inits_collapses_to_the_newest(node, logs):
     assert node.send(node.image()).state != Track.IDLE
 
 
+
+@pytest.mark.parametrize("name, values", [("tracker.scale_history", [1, 2]), ("tracker.max_scale_change", [0.9])])
+def test_a_tracker_array_of_the_wrong_length_is_refused_and_the_node_goes_on(node, name, values):
+    """A runtime parameter change is validated before it is accepted; a tuple field of the wrong length once
+    ended the node (an unpacking error escaped the validation)."""
+    node.start_tracking()
+    value = (ParameterValue(type=ParameterType.PARAMETER_DOUBLE_ARRAY, double_array_value=values)
+             if isinstance(values[0], float) else
+             ParameterValue(type=ParameterType.PARAMETER_INTEGER_ARRAY, integer_array_value=values))
+    req = SetParameters.Request(parameters=[ParamMsg(name=name, value=value)])
+    res = node.c.call(SetParameters, f"{node.ns}/rts_tracker/set_parameters", req, timeout=WAIT).results[0]
+    assert not res.successful and f"needs {3 if 'history' in name else 2} numbers" in res.reason, res.reason
+    after = node.send(node.image())
+    assert after.state != Track.IDLE and after.frame_index > 0
+
+
+def test_start_service_with_a_huge_timeout_is_answered(node):
+    """timeout 1e10 s is a valid float32 but overflows a timer's int64 nanoseconds; it is cut to 3600 s."""
+    node.send_until_track()
+    _, box = synthetic_frame(node.frame_index, W, H)
+    ok = node.c.call(StartTracking, f"{node.ns}/rts/start", _start_request(box, timeout=1e10), timeout=WAIT)
+    assert ok.success, ok.message
+    assert node.send(node.image()).frame_index == 1
+
+
 # --- separate processes: lifecycle, start without weights, init before the first image -----------------
 def test_lifecycle_transitions(ros_env, weights, tmp_path, client, logs):
     params = write_params(tmp_path / "p.yaml", weights, autostart="false", warmup="true")
@@ -579,7 +604,20 @@ def test_lifecycle_transitions(ros_env, weights, tmp_path, client, logs):
         assert change(Transition.TRANSITION_DEACTIVATE) and state() == "inactive"
         assert change(Transition.TRANSITION_CLEANUP) and state() == "unconfigured"
         logs.wait("rts_tracker", "model released")
+        # a parameter changed now applies at the next configure: diagnostics_period 0.5 -> 0.2 s
+        req = SetParameters.Request(parameters=[ParamMsg(name="diagnostics_period", value=ParameterValue(
+            type=ParameterType.PARAMETER_DOUBLE, double_value=0.2))])
+        assert client.call(SetParameters, "/lc/rts_tracker/set_parameters", req).results[0].successful
         assert change(Transition.TRANSITION_CONFIGURE) and change(Transition.TRANSITION_ACTIVATE)
+        key = f"diag_lc_{time.monotonic_ns()}"
+        client.subscribe(DiagnosticArray, "/diagnostics", key=key)
+
+        def arrivals() -> list[float]:
+            return [ns(a.header.stamp) / 1e9 for a in client.msgs(key)
+                    if any("/lc/rts_tracker" in st.name for st in a.status)]
+        assert client.wait_for(lambda: len(arrivals()) >= 8, WAIT)
+        gaps = np.diff(arrivals())
+        assert float(np.median(gaps)) < 0.35, f"diagnostics every {np.median(gaps):.2f} s, asked for 0.2 s"
         s.wait_connected()
         assert s.send_until_track().state == Track.IDLE   # the target was forgotten at deactivate
     finally:
@@ -725,6 +763,7 @@ def test_partly_outside_roi_is_clipped_with_the_library_warning_on_rosout(node, 
     first = node.wait_init_result(n)
     assert (first.bbox.x_offset, first.bbox.y_offset, first.bbox.width, first.bbox.height) == (W - 20, H - 10, 20, 10)
     logs.wait("rts_tracker", "rts_ros.tracker: init box", "partly outside", "clipped")
+    logs.wait("rts_tracker", "initialised on the image", f"with box ({W - 20}.0, {H - 10}.0, 20.0, 10.0)")
 
 
 def test_loading_warm_up_and_tracking_all_run_on_the_compute_thread(ros_env, weights, client, monkeypatch):

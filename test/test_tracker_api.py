@@ -81,7 +81,16 @@ def test_box_partly_outside_is_clipped_with_a_warning(tracker, caplog):
     with caplog.at_level(logging.WARNING, logger="rts_ros.tracker"):
         r = tracker.initialize(frame(), box=(-10, 80, 40, 30))
     assert r.box == (0.0, 80.0, 30.0, 16.0)
-    assert "clipped" in caplog.text
+    assert "clipped" in caplog.text and "too little of the target" not in caplog.text
+
+
+@pytest.mark.parametrize("box", [(40, 30, 2, 2), (10, 30, 60, 1)])
+def test_a_box_a_few_pixels_thin_starts_with_a_warning(tracker, caplog, box):
+    """A 2x2 or 1-pixel-high box is accepted (it may be what the user means) but says what to expect."""
+    with caplog.at_level(logging.WARNING, logger="rts_ros.tracker"):
+        r = tracker.initialize(frame(), box=box)
+    assert r.state != TrackState.IDLE
+    assert f"only {box[2]}x{box[3]} pixels" in caplog.text and "UNCERTAIN/LOST" in caplog.text
 
 
 def test_use_on_another_thread_than_the_builder_warns_once(tracker, caplog):
@@ -167,6 +176,15 @@ def test_model_recommended_settings_and_overrides(tiny_net, tmp_path):
         Tracker.from_weights(tmp_path, device="cpu", overrides={"no_such_field": 1})
     r = t.initialize(frame(), box=(40, 30, 40, 30))
     assert r.state != TrackState.IDLE
+    # a bad value in rts.json names that file (the user never wrote it), unless an override replaces it
+    save_network(tmp_path, "rts", tiny_net.state_dict(), TINY_KWDS, fun_module="rts_ros.model",
+                 fun_name="build_rts", tracker={"image_sample_size": [128, 224], "search_area_scale": -5.0})
+    with pytest.raises(ConfigError, match=r"rts\.json: the weights' recommended tracker settings .*search_area_scale"):
+        Tracker.from_weights(tmp_path, device="cpu")
+    assert Tracker.from_weights(tmp_path, device="cpu", overrides={"search_area_scale": 4.0}).config.search_area_scale == 4.0
+    with pytest.raises(ConfigError, match="'learning_rate' = 2.0") as err:
+        Tracker.from_weights(tmp_path, device="cpu", overrides={"search_area_scale": 4.0, "learning_rate": 2.0})
+    assert "rts.json" not in str(err.value)
 
 
 def test_mask_logit_bias_thresholds_the_same_logits_higher():

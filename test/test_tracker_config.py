@@ -40,6 +40,22 @@ def test_yaml_round_trip(tmp_path):
     ({"update_classifier": 1}, "update_classifier"),
     ({"trust_clf_always": True}, "trust_clf_always"),
     ({"max_scale_change": [1.2, 0.8]}, "max_scale_change"),
+    # lengths are checked before any field is unpacked (a ValueError there once ended the ROS node)
+    ({"max_scale_change": [0.9]}, "max_scale_change.*needs 2 numbers"),
+    ({"scale_history": [1, 2]}, "scale_history.*needs 3 numbers"),
+    # NaN passes every comparison, so each number field refuses it explicitly
+    ({"min_mask_area": float("nan")}, "min_mask_area.*NaN"),
+    ({"crop_fill_value": float("nan")}, "crop_fill_value.*NaN"),
+    ({"clf_target_not_found_threshold": float("nan")}, "clf_target_not_found_threshold.*NaN"),
+    ({"clf_augmentation_blur": [[1.0, float("nan")]]}, "clf_augmentation_blur.*NaN"),
+    ({"clf_regularization": float("inf")}, "clf_regularization"),
+    ({"min_mask_area": float("inf")}, "min_mask_area"),
+    ({"clf_displacement_scale": -1.0}, "clf_displacement_scale"),
+    # counts that would be allocated or iterated
+    ({"sample_memory_size": 2 ** 62}, "sample_memory_size.*out of range"),
+    ({"clf_sample_memory_size": 5000}, "clf_sample_memory_size.*at most 1000"),
+    ({"net_opt_iter": 10 ** 5}, "net_opt_iter.*at most 1000"),
+    ({"net_opt_iter": "b"}, "net_opt_iter.*expected an integer"),
 ])
 def test_bad_values_name_the_field(data, field):
     with pytest.raises(ConfigError, match=field):
@@ -51,3 +67,9 @@ def test_bad_yaml_file(tmp_path):
     p.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match="mapping"):
         TrackerConfig.from_yaml(p)
+
+
+def test_the_documented_infinite_thresholds_stay_valid():
+    """-inf is the rts50 value of two thresholds (never uncertain / never hard): only NaN is refused there."""
+    c = TrackerConfig.from_dict({"clf_uncertain_threshold": "-inf", "clf_hard_negative_threshold": "inf"})
+    assert c.clf_uncertain_threshold == float("-inf") and c.clf_hard_negative_threshold == float("inf")

@@ -43,6 +43,7 @@ WEIGHTS_HELP = ("get a model: convert the official RTS checkpoint with `rts-conv
                 "(README, section Weights), then set the parameter `weights` to the folder")
 THROTTLE_S = 5.0   # the same bad-input message at most once per this many seconds
 START_TIMEOUT_S = 10.0   # rts/start's wait for an image and the start when the request gives none
+START_TIMEOUT_MAX_S = 3600.0   # longer waits are cut to this (a timer of 1e10 s overflows rclpy's int64 ns)
 START_GRACE_S = 30.0     # ... and for a start the worker already began (a first start may load caches)
 
 
@@ -118,6 +119,8 @@ class TrackerNode(LifecycleNode):
             validate(values)
         except ConfigError as e:
             return SetParametersResult(successful=False, reason=str(e))
+        except Exception as e:  # noqa: BLE001 - a validation bug must refuse the value, not end the node
+            return SetParametersResult(successful=False, reason=f"could not validate the value ({e!r})")
         if self.settings is not None:
             self.get_logger().info(
                 f"parameter(s) {[p.name for p in params]} changed: they apply at the next configure "
@@ -159,6 +162,9 @@ class TrackerNode(LifecycleNode):
         except ConfigError as e:
             return self._fail(f"configure failed: invalid parameters: {e}")
         s = self.settings
+        if self._diag_timer.timer_period_ns != round(s.diagnostics_period * 1e9):
+            self.destroy_timer(self._diag_timer)   # the timer was made at start, from the value of that time
+            self._diag_timer = self.create_timer(s.diagnostics_period, self._publish_diagnostics)
         t0 = time.perf_counter()
         try:
             self.tracker = self._compute.call(self._load_tracker, s)
@@ -347,6 +353,7 @@ class TrackerNode(LifecycleNode):
         timeout = float(request.timeout) if request.timeout > 0 else START_TIMEOUT_S
         if not math.isfinite(timeout):
             timeout = START_TIMEOUT_S
+        timeout = min(timeout, START_TIMEOUT_MAX_S)
         ticket = InitTicket()
         store.put_init(request.target, ticket)
         await self._answer_of(ticket, timeout)

@@ -135,7 +135,7 @@ class FrameProcessor:
         self._size = rgb.shape[:2]
         self._last_seq = max(self._last_seq, frame.seq)
         self.log("info", "init-ok", f"initialised on the image stamped {_fmt_stamp(frame.stamp_ns)} with box "
-                                    f"{tuple(round(v, 1) for v in box)}{' and a mask' if mask is not None else ''}")
+                                    f"{tuple(round(float(v), 1) for v in result.box)}{' and a mask' if mask is not None else ''}")
         self.publish(frame, result, rgb, tracker_s, 0)
         if ticket is not None:
             ticket.answer(True, f"tracking: started on the image stamped {_fmt_stamp(frame.stamp_ns)}", result, frame,

@@ -21,6 +21,10 @@ MASK_GUIDE_MODES = ("none", "kcf", "kcf_window")   # 'none' = the reference
 BORDER_MODES = ("inside_major", "inside", "replicate")
 BOX_INIT = ("auto", "sta", "grabcut")
 GRABCUT_FALLBACKS = ("box", "ellipse")                 # start mask where GrabCut finds nothing
+# Bounds far above any useful setting; they turn a typo (2**62) into a ConfigError instead of a failed allocation.
+MAX_COUNT = 1_000_000
+MAX_MEMORY_SAMPLES = 1000
+MAX_OPT_ITER = 1000
 
 
 @dataclass
@@ -140,6 +144,17 @@ class TrackerConfig:
         def bad(name: str, why: str) -> ConfigError:
             return ConfigError(f"tracker config field '{name}' = {getattr(self, name)!r}: {why}")
 
+        for f in fields(self):  # NaN passes every comparison below, so it is refused for all numbers first
+            v = getattr(self, f.name)
+            flat = [x for t in v for x in (t if isinstance(t, tuple) else (t,))] if isinstance(v, tuple) else [v]
+            if any(isinstance(x, float) and math.isnan(x) for x in flat):
+                raise bad(f.name, "must be a number, not NaN")
+            if any(isinstance(x, int) and not isinstance(x, bool) and abs(x) > MAX_COUNT for x in flat):
+                raise bad(f.name, f"is out of range (at most {MAX_COUNT})")
+        for name, n in (("max_scale_change", 2), ("scale_history", 3)):
+            v = getattr(self, name)
+            if v is not None and len(v) != n:
+                raise bad(name, f"needs {n} numbers")
         for name in ("image_sample_size", "sta_image_sample_size"):
             v = getattr(self, name)
             if len(v) != 2 or any(int(x) <= 0 or int(x) % 32 for x in v):
@@ -210,10 +225,17 @@ class TrackerConfig:
         for name in ("sample_memory_size", "clf_sample_memory_size", "train_skipping", "clf_train_skipping"):
             if getattr(self, name) < 1:
                 raise bad(name, "must be >= 1")
+        for name in ("sample_memory_size", "clf_sample_memory_size"):
+            if getattr(self, name) > MAX_MEMORY_SAMPLES:  # the memories are allocated at this size
+                raise bad(name, f"must be at most {MAX_MEMORY_SAMPLES} (rts50: 32 and 50)")
         for name in ("net_opt_iter", "net_opt_update_iter", "clf_net_opt_iter", "clf_net_opt_update_iter",
                      "clf_net_opt_hn_iter", "alr_init_buff", "clf_alr_init_buff"):
             if getattr(self, name) < 0:
                 raise bad(name, "must be >= 0")
+        for name in ("net_opt_iter", "net_opt_update_iter", "clf_net_opt_iter", "clf_net_opt_update_iter",
+                     "clf_net_opt_hn_iter"):
+            if getattr(self, name) > MAX_OPT_ITER:  # every one runs on every update
+                raise bad(name, f"must be at most {MAX_OPT_ITER} (rts50: 20 at most)")
         if self.clf_use_augmentation and 1 + self.clf_augmentation_fliplr + len(self.clf_augmentation_blur) > self.clf_sample_memory_size:
             raise bad("clf_sample_memory_size", "must hold the first-frame augmented samples")
         for name in ("learning_rate", "clf_learning_rate", "clf_hard_negative_learning_rate"):
@@ -224,8 +246,12 @@ class TrackerConfig:
             v = getattr(self, name)
             if v is not None and not 0 < v < 1:
                 raise bad(name, "must be in (0, 1) or null")
-        if self.min_mask_area < 0:
-            raise bad("min_mask_area", "must be >= 0")
+        if not 0 <= self.min_mask_area < math.inf:
+            raise bad("min_mask_area", "must be a finite number >= 0 (pixels of soft mask area)")
+        if not math.isfinite(self.crop_fill_value):
+            raise bad("crop_fill_value", "must be a finite number (the value outside the image in crops)")
+        if not 0 < self.clf_displacement_scale < math.inf:
+            raise bad("clf_displacement_scale", "must be a positive finite number")
         for s in self.clf_augmentation_blur:
             if len(s) != 2 or min(s) <= 0:
                 raise bad("clf_augmentation_blur", "needs a list of [sigma_y, sigma_x] pairs, both > 0")
@@ -234,8 +260,8 @@ class TrackerConfig:
             raise bad("scale_history", "needs [min_n, max_n, history] with 1 <= min_n <= max_n <= history")
         if not 0 <= self.target_inside_ratio <= 1:
             raise bad("target_inside_ratio", "must be in [0, 1]")
-        if self.clf_regularization < 0:
-            raise bad("clf_regularization", "must be >= 0")
+        if not 0 <= self.clf_regularization < math.inf:
+            raise bad("clf_regularization", "must be a finite number >= 0")
         # reference code paths that are not implemented: only their rts50 value is accepted
         only = {
             "strict_force_seg": True, "seg_mem_safe": True, "train_sample_interval": 1, "rescale_when_lost": True,
@@ -335,4 +361,7 @@ def _coerce(name: str, value: Any, default: Any, type_str: Any) -> Any:
 def _int(v: Any) -> int:
     if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
         raise TypeError("expected an integer")
-    return int(v)
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        raise TypeError("expected an integer") from None

@@ -9,6 +9,7 @@ import numpy as np
 from rts_ros.errors import InvalidInputError
 
 log = logging.getLogger("rts_ros.tracker")
+MIN_BOX_SIDE = 4.0   # pixels; below this a start box holds too little of the target to learn (a warning)
 
 
 def as_rgb_uint8(image, what: str = "image") -> np.ndarray:
@@ -45,11 +46,14 @@ def check_box(box, image_hw: tuple[int, int]) -> tuple[float, float, float, floa
     x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, float(W)), min(y + h, float(H))
     if x1 - x0 < 1 or y1 - y0 < 1:
         raise InvalidInputError(f"box {box!r} lies outside the {W}x{H} image; give a box on the target")
+    out = (x, y, w, h)
     if (x0, y0, x1, y1) != (x, y, x + w, y + h):
-        clipped = (x0, y0, x1 - x0, y1 - y0)
-        log.warning("init box %s is partly outside the %dx%d image; clipped to %s", tuple(box), W, H, clipped)
-        return clipped
-    return (x, y, w, h)
+        out = (x0, y0, x1 - x0, y1 - y0)
+        log.warning("init box %s is partly outside the %dx%d image; clipped to %s", tuple(box), W, H, out)
+    if min(out[2], out[3]) < MIN_BOX_SIDE:
+        log.warning("init box %s is only %.0fx%.0f pixels: too little of the target to learn it from; expect "
+                    "UNCERTAIN/LOST (give the target's whole extent)", tuple(box), out[2], out[3])
+    return out
 
 
 def check_mask(mask, image_hw: tuple[int, int]) -> np.ndarray:

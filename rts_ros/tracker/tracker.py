@@ -70,7 +70,7 @@ class Tracker:
         wf = load_weights_folder(weights_dir, device=resolve_device(device))
         net, sta = wf.rts, wf.sta
         if config is None:
-            config = model_config(wf.rts_meta, overrides)
+            config = model_config(wf.rts_meta, overrides, source=str(wf.path / "rts.json"))
         elif overrides:
             config = TrackerConfig.from_dict({**config.to_dict(), **overrides})
         return cls(net, sta, device=device, config=config, profile=profile, fp16=fp16,
@@ -245,9 +245,19 @@ def load_quality_model(rts_meta: dict) -> QualityModel | None:
     return None if data is None else QualityModel.from_dict(data)
 
 
-def model_config(rts_meta: dict, overrides: dict | None = None) -> TrackerConfig:
-    """The model's recommended settings (rts.json `tracker`) with a partial dict of overrides on top."""
+def model_config(rts_meta: dict, overrides: dict | None = None, source: str = "rts.json") -> TrackerConfig:
+    """The model's recommended settings (rts.json `tracker`) with a partial dict of overrides on top. An error
+    in the recommended settings names ``source``: the user never wrote them and would look in their own config."""
     recommended = rts_meta.get("tracker") or {}
     if not isinstance(recommended, dict):
-        raise ConfigError("rts.json: 'tracker' must be a mapping of TrackerConfig fields")
-    return TrackerConfig.from_dict({**recommended, **(overrides or {})})
+        raise ConfigError(f"{source}: 'tracker' must be a mapping of TrackerConfig fields")
+    overrides = overrides or {}
+    try:
+        return TrackerConfig.from_dict({**recommended, **overrides})
+    except ConfigError as err:
+        try:   # the recommended values that no override replaces: are they at fault?
+            TrackerConfig.from_dict({k: v for k, v in recommended.items() if k not in overrides})
+        except ConfigError as own:
+            raise ConfigError(f"{source}: the weights' recommended tracker settings ('tracker') are invalid: {own}; "
+                              f"fix or remove that entry") from None
+        raise err from None
