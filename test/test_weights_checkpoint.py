@@ -106,6 +106,18 @@ def test_truncated_and_corrupt_files(truncated, tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="no such file"):
         read_checkpoint(tmp_path / "rts50.pth")
+    (tmp_path / "folder.pth").mkdir()
+    with pytest.raises(CheckpointError, match="is a folder; pass the checkpoint file itself"):
+        read_checkpoint(tmp_path / "folder.pth")
+
+
+def test_a_damaged_legacy_pickle_names_what_is_wrong(tmp_path):
+    """torch's weights-only error is a paragraph of advice around one useful line: the message keeps that line."""
+    bad = tmp_path / "legacy.pth"
+    bad.write_bytes(b"\x80\x02garbage")        # pickle protocol 2, then opcode 'g' with no memo
+    with pytest.raises(CheckpointError, match=r"truncated or corrupt \(Unsupported operand 103\)") as err:
+        read_checkpoint(bad)
+    assert "weights_only" not in str(err.value)
 
 
 def test_foreign_files(truncated, tmp_path):

@@ -113,9 +113,24 @@ def _corrupt(path: Path, why: str) -> CheckpointError:
     return CheckpointError(f"{path}: file is truncated or corrupt ({why}); download it again")
 
 
+def _unpickler_reason(err: Exception) -> str:
+    """The line of torch's long weights-only message that says what was wrong (e.g. 'Unsupported operand 103');
+    its first and last lines are generic advice about weights_only."""
+    text = str(err)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        rest = [ln.strip() for ln in text.split(marker, 1)[1].splitlines() if ln.strip()]
+        if rest:
+            return rest[0]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else type(err).__name__
+
+
 def safe_load(path: str | Path) -> Any:
     """Unpickle a torch checkpoint without executing anything from it (tensors on the CPU)."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; pass the checkpoint file itself (rts50.pth, sta.pth.tar)")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file; check the path (official files: rts50.pth, sta.pth.tar)")
     if not hasattr(torch.serialization, "get_unsafe_globals_in_checkpoint"):
@@ -152,7 +167,7 @@ def safe_load(path: str | Path) -> Any:
         name = _unsafe_global_from(err)
         if name:
             raise _refuse(path, name) from None
-        raise _corrupt(path, str(err).splitlines()[-1] if str(err) else type(err).__name__) from None
+        raise _corrupt(path, _unpickler_reason(err)) from None
     except Exception as err:  # noqa: BLE001 - EOFError, RuntimeError from the zip reader, ...
         raise _corrupt(path, f"{type(err).__name__}: {err}") from None
 
