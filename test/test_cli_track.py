@@ -1,6 +1,7 @@
 """rts-track as a subprocess: output files, init-mask mode, overlay, errors, and parity of boxes.txt."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -24,10 +25,27 @@ def write_weights_dir(folder, net, kwds):
     return folder
 
 
-def run_cli(*args, timeout=900):
+def run_cli(*args, timeout=900, prefix=(), module="rts_ros.cli.track"):
     env = dict(os.environ, OMP_NUM_THREADS="2")
-    return subprocess.run([sys.executable, "-m", "rts_ros.cli.track", *map(str, args)], capture_output=True,
+    return subprocess.run([*prefix, sys.executable, "-m", module, *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, env=env, cwd=REPO_ROOT)
+
+
+def without_root_file_access():
+    """Command prefix under which a chmod'ed file or folder really is unreadable: root ignores file modes unless
+    its DAC capabilities are dropped (setpriv)."""
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permission errors cannot be produced")
+    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
+
+
+def one_error_line(r, code):
+    """The run failed with `code` and said so in one line, without a traceback."""
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == code and len(lines) == 1 and lines[0].startswith(("error:", "rts-")), r.stderr
+    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +117,56 @@ def test_cli_errors_are_clear(tmp_path, tiny_weights, frames_dir):
     assert r.returncode != 0 and "neither a folder" in r.stderr
     r = run_cli(frames_dir, "--init-box", "1,2,3,4", "--weights", tmp_path / "nowhere", "--output", tmp_path / "o")
     assert r.returncode == 1 and "weights folder" in r.stderr
+
+
+def test_cli_checks_box_and_output_before_loading_the_model(tmp_path, frames_dir):
+    """The weights folder does not exist: the box and the output folder are reported, so they were checked first."""
+    (tmp_path / "afile").write_text("x")
+    r = run_cli(frames_dir, "--init-box", "40,30,40,30", "--weights", tmp_path / "nowhere", "--output",
+                tmp_path / "afile")
+    assert "--output" in one_error_line(r, 1) and "is a file" in r.stderr
+    r = run_cli(frames_dir, "--init-box", "40,30,0,30", "--weights", tmp_path / "nowhere", "--output", tmp_path / "o")
+    assert "zero or negative size" in one_error_line(r, 1)
+    assert not (tmp_path / "o").exists()      # no empty boxes.txt, state.txt ... left behind
+
+
+def test_cli_reports_unreadable_input_and_unwritable_output(tmp_path, frames_dir):
+    prefix = without_root_file_access()
+    shutil.copytree(frames_dir, tmp_path / "in")
+    (tmp_path / "in").chmod(0)
+    (tmp_path / "ro").mkdir(mode=0o555)
+    try:
+        r = run_cli(tmp_path / "in", "--init-box", "40,30,40,30", "--output", tmp_path / "o", prefix=prefix)
+        assert "cannot read the folder" in one_error_line(r, 1) and "Permission denied" in r.stderr
+        r = run_cli(frames_dir, "--init-box", "40,30,40,30", "--output", tmp_path / "ro" / "o", prefix=prefix)
+        assert "not writable" in one_error_line(r, 1)
+    finally:
+        (tmp_path / "in").chmod(0o755)
+
+
+def test_cli_skips_hidden_files_among_the_frames(tmp_path, tiny_weights, frames_dir):
+    shutil.copytree(frames_dir, tmp_path / "in")
+    (tmp_path / "in" / "._f01.png").write_bytes(b"\x00\x05\x16\x07 macOS AppleDouble")   # not an image
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("image_sample_size: [128, 224]\n")
+    r = run_cli(tmp_path / "in", "--init-box", "40,30,40,30", "--weights", tiny_weights, "--device", "cpu",
+                "--config", cfg, "--output", tmp_path / "out", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1].startswith("tracking: 3 frames, ")
+
+
+def test_convert_tells_an_unreadable_input_from_an_unwritable_output(tmp_path):
+    prefix = without_root_file_access()
+    r = run_cli(tmp_path / "missing.pth", tmp_path / "w", module="rts_ros.cli.convert")
+    assert "IN" in one_error_line(r, 2) and "does not exist" in r.stderr
+    (tmp_path / "dir.pth").mkdir()
+    r = run_cli(tmp_path / "dir.pth", tmp_path / "w", module="rts_ros.cli.convert")
+    assert "is a folder" in one_error_line(r, 2)
+    (tmp_path / "locked.pth").write_bytes(b"PK")
+    (tmp_path / "locked.pth").chmod(0)
+    r = run_cli(tmp_path / "locked.pth", tmp_path / "w", module="rts_ros.cli.convert", prefix=prefix)
+    line = one_error_line(r, 2)
+    assert "cannot read IN" in line and "Permission denied" in line and "OUT_DIR" not in line
 
 
 @pytest.mark.slow

@@ -1,5 +1,9 @@
 """rts-eval end to end: folder readers, the OpenCV baselines, the rts adapter, the command, tables and plots."""
 import csv
+import os
+import shutil
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -12,6 +16,7 @@ from rts_ros.errors import InvalidInputError
 from rts_ros.eval.report import paired_auc, summarize, write_reports
 from rts_ros.eval.runner import merge_runs, run_sequence
 from rts_ros.eval.trackers import STATUSES, OpenCVTracker, Prediction, RTSTracker, make_tracker
+from rts_ros.testing import REPO_ROOT
 
 EASY = SynthConfig.from_difficulty(0.0, real_background_prob=0.0)
 
@@ -61,6 +66,59 @@ def test_groundtruth_separators_and_absent_rows():
         parse_groundtruth("1,2,3\n")
     with pytest.raises(InvalidInputError, match="not numeric"):
         parse_groundtruth("a,b,c,d\n")
+
+
+def test_groundtruth_empty_rows_polygons_and_wrong_value_counts(tmp_path):
+    # an empty row is a frame without the target (dropping it would shift every later box); an 8-value VOT polygon
+    # is read as its bounding box; blank lines at the end are not frames
+    seq = tmp_path / "s"
+    (seq / "img").mkdir(parents=True)
+    for i in range(4):
+        cv2.imwrite(str(seq / "img" / f"{i:04d}.png"), np.zeros((40, 60, 3), np.uint8))
+    (seq / "groundtruth.txt").write_text("1,2,3,4\n\n180,130,234,130,234,174,180,174\n10,20,15,20,5,28,0,22\n\n\n")
+    (loaded,) = find_sequences(tmp_path)
+    assert len(loaded) == 4 and np.all(np.isnan(loaded.boxes[1]))
+    np.testing.assert_array_equal(loaded.boxes[[0, 2, 3]], [[1, 2, 3, 4], [180, 130, 54, 44], [0, 20, 15, 8]])
+    for n in (5, 6, 7, 9):
+        (seq / "groundtruth.txt").write_text("1,2,3,4\n" + ",".join(["1"] * n) + "\n1,2,3,4\n1,2,3,4\n")
+        with pytest.raises(InvalidInputError, match=rf"groundtruth.txt: line 2 .* holds {n} values"):
+            find_sequences(tmp_path)
+
+
+def test_eval_command_checks_its_options_before_tracking(synth_dir, tmp_path, capsys, monkeypatch):
+    from rts_ros.cli.evaluate import main
+    from rts_ros.eval import runner
+
+    def never(*args, **kwargs):
+        raise AssertionError("tracking started before the options were checked")
+
+    monkeypatch.setattr(runner, "run_sequence", never)
+    (tmp_path / "afile").write_text("x")
+    for extra, message in ((["--out", str(tmp_path / "afile")], "is a file"),
+                           (["--out", str(tmp_path / "o"), "--max-frames", "0"], "--max-frames 0"),
+                           (["--out", str(tmp_path / "o"), "--max-frames", "-3"], "--max-frames -3")):
+        assert main([str(synth_dir), "--trackers", "kcf", "--no-progress", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("rts-eval: error:") and message in err[0], err
+
+
+def test_eval_command_reports_an_unreadable_sequence_folder(synth_dir, tmp_path):
+    prefix = []
+    if os.geteuid() == 0:   # root reads everything unless its DAC capabilities are dropped
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: permission errors cannot be produced")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    shutil.copytree(synth_dir / "synth_1000", tmp_path / "data" / "s")
+    (tmp_path / "data" / "s").chmod(0)
+    try:
+        r = subprocess.run([*prefix, sys.executable, "-m", "rts_ros.cli.evaluate", str(tmp_path / "data"),
+                            "--trackers", "kcf", "--out", str(tmp_path / "o"), "--no-progress"],
+                           capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
+                           env=dict(os.environ, OMP_NUM_THREADS="2"))
+    finally:
+        (tmp_path / "data" / "s").chmod(0o755)
+    assert r.returncode == 2 and r.stderr.strip() == (f"rts-eval: error: cannot read {tmp_path / 'data' / 's'}: "
+                                                      "Permission denied; check its permissions"), r.stderr
 
 
 def test_otb_layout_with_img_folder_and_tab_separated_rect_file(tmp_path):

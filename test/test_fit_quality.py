@@ -18,10 +18,10 @@ from rts_ros.testing import REPO_ROOT, PhotoScene  # noqa: E402
 N = 14
 
 
-def run(*args):
+def run(*args, prefix=()):
     env = dict(os.environ, OMP_NUM_THREADS="2")
-    return subprocess.run([sys.executable, "-m", "rts_ros.cli.fit_quality", *map(str, args), "--no-progress"],
-                          capture_output=True, text=True, timeout=900, env=env, cwd=REPO_ROOT)
+    return subprocess.run([*prefix, sys.executable, "-m", "rts_ros.cli.fit_quality", *map(str, args),
+                           "--no-progress"], capture_output=True, text=True, timeout=900, env=env, cwd=REPO_ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +93,33 @@ def test_signals_are_paired_with_the_frames_they_were_computed_on(data):
     np.testing.assert_array_equal(rows.features, np.array(want))
     np.testing.assert_allclose(rows.quality, quality)
     assert rows.sequence == [seq.name] * len(want)
+
+
+def test_every_option_has_a_help_text():
+    from rts_ros.cli.fit_quality import build_parser
+
+    parser = build_parser()
+    assert all(a.help for a in parser._actions), [a.dest for a in parser._actions if not a.help]
+
+
+def test_one_class_data_and_a_read_only_weights_folder_are_one_line_errors(tmp_path, data):
+    # every box right: nothing to tell right from wrong with
+    r = run(data / "right", "--weights", REPO_ROOT / "weights" / "default")
+    assert r.returncode == 2 and r.stderr.strip().startswith("rts-fit-quality: error: cannot fit a quality model"), \
+        r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "both succeeds and fails" in r.stderr
+    # --write into a folder that cannot be written: said before the fit (which would fail as above)
+    prefix = ()
+    if os.geteuid() == 0:   # root writes everywhere unless its DAC capabilities are dropped
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: permission errors cannot be produced")
+        prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
+    weights = tmp_path / "w"
+    shutil.copytree(REPO_ROOT / "weights" / "default", weights)
+    weights.chmod(0o555)
+    try:
+        r = run(data / "right", "--weights", weights, "--write", prefix=prefix)
+    finally:
+        weights.chmod(0o755)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"the weights folder {weights} is not writable" in r.stderr

@@ -142,6 +142,14 @@ def test_cli_refuses_a_missing_video(tmp_path, capsys):
     assert "share a file name" in capsys.readouterr().err
 
 
+def test_cli_refuses_a_file_as_out_dir_before_processing(video, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert label_static.main([str(video), str(tmp_path / "afile"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"rts-label-static: error: output folder {tmp_path / 'afile'} is a file, not a folder; "
+                   "choose another path"]
+
+
 def _textured(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A scene with corners (rectangles of random colours), so that features can be matched."""
     img = np.full((h, w, 3), 128, np.uint8)

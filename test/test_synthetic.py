@@ -155,3 +155,24 @@ def test_rts_synth_command_writes_sequences(tmp_path):
     assert names == ["synth_001000", "synth_001001"]
     assert len(list((tmp_path / "synth_001000" / "img").glob("*.jpg"))) == 6
     assert len((tmp_path / "synth_001000" / "groundtruth.txt").read_text().split()) == 6
+
+
+def test_rts_synth_refuses_a_negative_seed_and_a_file_as_out_dir(tmp_path, capsys):
+    from rts_ros.cli.synth import main
+
+    (tmp_path / "afile").write_text("x")
+    for out, extra, message in ((tmp_path / "out", ["--seed", "-5"], "--seed -5"),
+                                (tmp_path / "afile", [], "is a file")):
+        assert main([str(out), "--num-seqs", "1", "--frames", "2", "--height", "64", "--width", "80", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("rts-synth: error:") and message in err[0], err
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InvalidInputError, match="cannot create"):   # the library says it too
+        write_sequence_folder(generate_sequence(1, 64, 80, 2), tmp_path / "afile" / "s")
+
+
+def test_rts_synth_options_all_have_a_help_text():
+    from rts_ros.cli.synth import build_parser
+
+    parser = build_parser()
+    assert all(a.help for a in parser._actions), [a.dest for a in parser._actions if not a.help]

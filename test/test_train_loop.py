@@ -280,6 +280,19 @@ def test_config_base_is_read_first_and_overridden_key_by_key(tmp_path):
     assert gpu.model == small.model and gpu.crop_hw == small.crop_hw and gpu.batch_size == 32
 
 
+def test_invalid_yaml_is_one_line_with_file_line_and_column(tmp_path, capsys):
+    from rts_ros.cli.train import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("batch_size: 2\nlr: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml is not valid YAML: .* at line 3, column 1$"):
+        TrainConfig.from_yaml(bad)
+    assert main(["--config", str(bad), "--output", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"rts-train: error: training config {bad} is not valid YAML"), err
+    assert not (tmp_path / "run").exists()
+
+
 def test_finetuned_weights_keep_the_init_weights_tracker_settings(tmp_path, capsys):
     """Fine-tuning writes the start weights' tracker settings, calibration record (chosen for that network) and
     training record, not the config chain's settings; the config's `tracker` fills only fields they lack;

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rts_ros.errors import RTSError
 
@@ -21,17 +22,34 @@ def main(argv: list[str] | None = None) -> int:
 
     log = None if args.quiet else (lambda msg: print(f"rts-convert: {msg}", file=sys.stderr, flush=True))
     try:
+        _check_readable(Path(args.src))
         res = convert_checkpoint(args.src, args.out_dir, progress=not args.quiet, log=log)
     except RTSError as err:
         print(f"rts-convert: error: {err}", file=sys.stderr)
         return 2
-    except OSError as err:  # e.g. OUT_DIR not writable or a file
-        print(f"rts-convert: error: cannot write {err.filename or args.out_dir}: {err.strerror or err}; "
-              f"choose a writable OUT_DIR", file=sys.stderr)
+    except OSError as err:
+        if err.filename is not None and Path(err.filename) == Path(args.src):
+            print(f"rts-convert: error: cannot read {args.src}: {err.strerror or err}", file=sys.stderr)
+        else:   # e.g. OUT_DIR not writable or a file
+            print(f"rts-convert: error: cannot write {err.filename or args.out_dir}: {err.strerror or err}; "
+                  f"choose a writable OUT_DIR", file=sys.stderr)
         return 2
     print(f"{res.network}: {res.num_tensors} tensors -> {res.safetensors} (+ {res.json.name}), "
           f"source sha256 {res.source_sha256}")
     return 0
+
+
+def _check_readable(src: Path) -> None:
+    """Errors about IN itself (missing, a folder, no read permission) named as such, not as write errors."""
+    try:
+        with open(src, "rb"):
+            pass
+    except FileNotFoundError:
+        raise RTSError(f"IN {src} does not exist; give the path of rts50.pth or sta.pth.tar") from None
+    except IsADirectoryError:
+        raise RTSError(f"IN {src} is a folder; give the checkpoint file in it (rts50.pth or sta.pth.tar)") from None
+    except OSError as e:
+        raise RTSError(f"cannot read IN {src}: {e.strerror or e}") from None
 
 
 if __name__ == "__main__":

@@ -58,11 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from tqdm import tqdm
 
+        from rts_ros.cli import check_output_dir
+
         from rts_ros.data.eval_folders import find_sequences, qualify_duplicate_names
         from rts_ros.eval.report import markdown_table, summarize, write_reports, write_start_shifts
         from rts_ros.eval.runner import START_SHIFTS, merge_runs, run_sequence
         from rts_ros.eval.trackers import make_tracker
 
+        if args.max_frames is not None and args.max_frames < 1:
+            raise RTSError(f"--max-frames {args.max_frames}: give a number of frames >= 1")
+        check_output_dir(args.out, "--out")   # now, not after every sequence has been tracked
         _set_threads(args.threads)
         found = [(d, s) for d in args.data for s in find_sequences(d)]
         if args.sequences:

@@ -9,6 +9,7 @@ is stored in <weights>/rts.json (`quality`) only with --write. --check reports t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -22,8 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, default=None, help="weights folder (default: the shipped model)")
     p.add_argument("--write", action="store_true", help="store the fitted model in <weights>/rts.json")
     p.add_argument("--check", action="store_true", help="do not fit: report the weights' own quality model")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N or auto")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -48,6 +49,10 @@ def _run(args) -> int:
     from rts_ros.weights import default_weights_dir
 
     weights = Path(args.weights) if args.weights is not None else default_weights_dir()
+    if args.write and weights.is_dir() and not os.access(weights, os.W_OK | os.X_OK):
+        # rts.json is replaced through a temporary file next to it: check now, not after the whole fit
+        raise RTSError(f"--write: the weights folder {weights} is not writable; copy it somewhere writable and "
+                       "pass the copy as --weights")
     seqs = qualify_duplicate_names([(d, s) for d in args.data for s in find_sequences(d)])
     if not seqs:
         raise RTSError(f"no annotated sequences under {[str(d) for d in args.data]}")

@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         import cv2
         from tqdm import tqdm
 
+        from rts_ros.cli import check_output_dir
         from rts_ros.data.static_camera import (CameraMovesError, StaticCameraParams, foreground_masks, link_tracks,
                                                 preview_sheet, write_davis_folder)
 
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             raise RTSError("--min-length and --max-frames must be >= 2 and --min-area >= 1")
         if args.max_camera_shift is not None and not args.max_camera_shift >= 0:
             raise RTSError("--max-camera-shift must be a number >= 0")
+        check_output_dir(args.out_dir, "output folder")   # before the first video is processed
         stems = [v.stem for v in args.videos]
         if len(set(stems)) < len(stems):
             raise RTSError(f"two videos share a file name ({', '.join(sorted(stems))}): their sequences are named "

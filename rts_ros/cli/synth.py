@@ -16,8 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the first sequence; sequence i uses seed+i (default 1000; "
                         "keep evaluation seeds apart from training seeds)")
     p.add_argument("--frames", type=int, default=100, help="frames per sequence (default 100)")
-    p.add_argument("--height", type=int, default=240)
-    p.add_argument("--width", type=int, default=320)
+    p.add_argument("--height", type=int, default=240, help="frame height in pixels (default 240)")
+    p.add_argument("--width", type=int, default=320, help="frame width in pixels (default 320)")
     p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) .. 1 (hard), default 0.5")
     p.add_argument("--format", choices=("jpg", "png"), default="jpg", help="frame image format")
     p.add_argument("--video", action="store_true",
@@ -30,11 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from tqdm import tqdm
 
+        from rts_ros.cli import check_output_dir
         from rts_ros.data.synthetic import generate_sequence
         from rts_ros.data.synthetic_io import write_sequence_folder, write_video
 
         if args.num_seqs < 1 or args.frames < 1:
             raise RTSError("--num-seqs and --frames must be >= 1")
+        if args.seed < 0:   # numpy seeds are non-negative
+            raise RTSError(f"--seed {args.seed}: give a seed >= 0")
+        check_output_dir(args.out_dir, "output folder")
         for i in tqdm(range(args.num_seqs), desc="rts-synth", unit="seq", file=sys.stderr):
             seed = args.seed + i
             seq = generate_sequence(seed, args.height, args.width, args.frames, args.difficulty)

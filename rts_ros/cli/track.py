@@ -14,6 +14,7 @@ overlay.mp4. The last line printed is
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import sys
 import time
@@ -32,7 +33,12 @@ def _cv2():
 
 
 def list_frames(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    # hidden files are left out: macOS writes '._name.jpg' metadata files next to the frames on foreign disks
+    try:
+        files = sorted(p for p in folder.iterdir()
+                       if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
+    except OSError as e:
+        raise SystemExit(f"error: cannot read the folder {folder}: {e.strerror or e}") from None
     if not files:
         raise SystemExit(f"error: {folder} holds no image files ({', '.join(IMAGE_EXTS)})")
     return files
@@ -205,10 +211,29 @@ def _yaml_keys(path: Path) -> set[str]:
     return set(data) if isinstance(data, dict) else set()
 
 
+def _check_start(first: np.ndarray, box, mask) -> None:
+    """The checks Tracker.initialize makes on the box and mask, run before the model is loaded (its warnings,
+    such as a clipped box, still come from initialize itself)."""
+    from rts_ros.tracker.inputs import check_box, check_mask
+
+    log = logging.getLogger("rts_ros.tracker")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        hw = first.shape[:2]
+        if mask is not None:
+            check_mask(mask, hw)
+        if box is not None:
+            check_box(box, hw)
+    finally:
+        log.setLevel(level)
+
+
 def _run(args) -> int:
     from tqdm import tqdm
 
     from rts_ros.api import Tracker, TrackerConfig
+    from rts_ros.cli import check_output_dir
 
     cv2 = _cv2()
     # The YAML's fields override the model's recommended settings (rts.json `tracker`), field by field.
@@ -228,6 +253,13 @@ def _run(args) -> int:
         mask = cv2.imread(str(args.init_mask), cv2.IMREAD_GRAYSCALE)
         if mask is None:
             raise SystemExit(f"error: cannot read the init mask {args.init_mask}")
+    # a bad box, mask or output folder stops the run before the model loads and before any output is written
+    first = next(frames, None)
+    if first is None:
+        raise SystemExit(f"error: {args.input} has no frames")
+    _check_start(first[0], args.init_box, mask)
+    check_output_dir(args.output, "--output")
+    frames = itertools.chain([first], frames)
     tracker = Tracker.from_weights(args.weights, device=args.device, overrides=overrides)
     out = Outputs(args.output, args.overlay, fps)
     track_s, n_tracked = 0.0, 0
@@ -246,8 +278,6 @@ def _run(args) -> int:
     finally:
         bar.close()
         out.close()
-    if out.n == 0:
-        raise SystemExit(f"error: {args.input} has no frames")
     fps_txt = f"{n_tracked / track_s:.2f}" if track_s > 0 else "n/a"
     print(f"tracking: {n_tracked} frames, {fps_txt} FPS")
     return 0

@@ -3,7 +3,8 @@
 Accepted layouts (found recursively under each path given to ``find_sequences``):
 
 * OTB / LaSOT / rts-synth: ``<seq>/groundtruth.txt`` or ``groundtruth_rect.txt`` (one ``x,y,w,h`` row per
-  frame; comma, tab, semicolon or space separated; NaN or a zero/negative size = target absent) and the
+  frame, or a VOT polygon ``x1,y1,...,x4,y4`` read as its bounding box; comma, tab, semicolon or space
+  separated; an empty row, NaN or a zero/negative size = target absent) and the
   frames in ``<seq>/img/`` or ``<seq>/`` itself.  Optional ``<seq>/masks/*.png`` (0 / non-zero) add masks.
 * DAVIS: ``<root>/JPEGImages[/480p]/<seq>/*.jpg`` + ``<root>/Annotations[/480p]/<seq>/*.png`` (palette
   PNGs with object ids, one evaluation sequence per object id; or DAVIS 2016's binary 0/255 masks), or
@@ -12,6 +13,7 @@ Accepted layouts (found recursively under each path given to ``find_sequences``)
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections import Counter
@@ -71,19 +73,28 @@ def qualify_duplicate_names(found: list[tuple[Path, EvalSequence]]) -> list[Eval
 
 
 def parse_groundtruth(text: str, source: str = "groundtruth") -> np.ndarray:
-    """(N, 4) boxes from ``x,y,w,h`` lines; absent targets (NaN, empty size) become NaN rows."""
+    """(N, 4) boxes, one per line: ``x,y,w,h``, or a VOT polygon ``x1,y1,...,x4,y4`` (its axis-aligned bounding
+    box). Absent targets (an empty line, NaN, an empty size) become NaN rows; blank lines at the end are ignored."""
     rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    for lineno, line in enumerate(lines, start=1):
         line = line.strip()
-        if not line:
+        if not line:       # an empty row is a frame without the target: dropping it would shift later boxes
+            rows.append([np.nan] * 4)
             continue
         vals = [v for v in re.split(r"[,\t; ]+", line) if v]
-        if len(vals) < 4:
-            raise InvalidInputError(f"{source}: line {lineno} {line!r} does not hold 4 numbers x,y,w,h")
+        if len(vals) not in (4, 8):
+            raise InvalidInputError(f"{source}: line {lineno} {line!r} holds {len(vals)} values; expected 4 (x,y,w,h) "
+                                    "or 8 (a polygon x1,y1,...,x4,y4)")
         try:
-            box = [float(v) for v in vals[:4]]
+            box = [float(v) for v in vals]
         except ValueError:
             raise InvalidInputError(f"{source}: line {lineno} {line!r} is not numeric (expected x,y,w,h)") from None
+        if len(box) == 8:
+            xs, ys = box[0::2], box[1::2]
+            box = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
         if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
             box = [np.nan] * 4
         rows.append(box)
@@ -197,14 +208,19 @@ def find_sequences(path: Path) -> list[EvalSequence]:
         raise InvalidInputError(f"{path} is not a folder: give a sequence folder or a dataset root")
     found: list[EvalSequence] = []
     stack = [(path, 0)]
-    while stack:  # depth-bounded walk
-        d, depth = stack.pop()
-        if (d / "JPEGImages").is_dir() and (d / "Annotations").is_dir():
-            found += load_davis(d)
-        elif _is_box_sequence(d):
-            found.append(load_box_sequence(d, d.name if d != path else path.name))
-        elif depth < _MAX_DEPTH:
-            stack += [(c, depth + 1) for c in sorted(d.iterdir(), reverse=True) if c.is_dir()]
+    try:
+        while stack:  # depth-bounded walk
+            d, depth = stack.pop()
+            if (d / "JPEGImages").is_dir() and (d / "Annotations").is_dir():
+                found += load_davis(d)
+            elif _is_box_sequence(d):
+                found.append(load_box_sequence(d, d.name if d != path else path.name))
+            elif depth < _MAX_DEPTH:
+                stack += [(c, depth + 1) for c in sorted(d.iterdir(), reverse=True) if c.is_dir()]
+    except OSError as e:   # a folder or ground-truth file without read permission
+        # e.filename may be an entry of a folder that cannot be searched: then name that folder
+        where = e.filename if e.filename and os.path.exists(e.filename) else d
+        raise InvalidInputError(f"cannot read {where}: {e.strerror or e}; check its permissions") from None
     if not found:
         raise InvalidInputError(f"no sequence found under {path}: expected folders with groundtruth.txt "
                                 "(+ img/) or a DAVIS root (JPEGImages/ + Annotations/)")

@@ -19,8 +19,12 @@ def write_sequence_folder(seq: Sequence, folder: Path, image_format: str = "jpg"
     if image_format not in ("jpg", "png"):
         raise InvalidInputError(f"image format must be 'jpg' or 'png', got {image_format!r}")
     folder = Path(folder)
-    (folder / "img").mkdir(parents=True, exist_ok=True)
-    (folder / "masks").mkdir(parents=True, exist_ok=True)
+    try:
+        (folder / "img").mkdir(parents=True, exist_ok=True)
+        (folder / "masks").mkdir(parents=True, exist_ok=True)
+    except OSError as e:   # a file in the folder's place, no write permission
+        raise InvalidInputError(f"cannot create {e.filename or folder}: {e.strerror or e}; choose a writable "
+                                "folder") from None
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if image_format == "jpg" else []
     for i, (frame, mask) in enumerate(zip(seq.frames, seq.masks), start=1):
         name = f"{i:08d}"

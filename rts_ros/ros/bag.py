@@ -7,6 +7,7 @@ would have seen on the same stream.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -39,7 +40,9 @@ class BagTopic:
 def is_bag(path: Path) -> bool:
     """A rosbag2 folder (with metadata.yaml) or a file with a bag suffix."""
     path = Path(path)
-    return (path.is_dir() and (path / "metadata.yaml").is_file()) or (
+    # os.path: a folder that cannot be read is "not a bag" here (False, not PermissionError); reading it as a
+    # folder of frames then says that it cannot be read
+    return (path.is_dir() and os.path.isfile(path / "metadata.yaml")) or (
         path.is_file() and path.suffix.lower() in BAG_SUFFIXES)
 
 
