@@ -76,6 +76,7 @@ def test_groundtruth_empty_rows_polygons_and_wrong_value_counts(tmp_path):
     for i in range(4):
         cv2.imwrite(str(seq / "img" / f"{i:04d}.png"), np.zeros((40, 60, 3), np.uint8))
     (seq / "groundtruth.txt").write_text("1,2,3,4\n\n180,130,234,130,234,174,180,174\n10,20,15,20,5,28,0,22\n\n\n")
+    (seq / "img" / "._0001.png").write_bytes(b"\x00\x05\x16\x07 macOS metadata")   # hidden: not a frame
     (loaded,) = find_sequences(tmp_path)
     assert len(loaded) == 4 and np.all(np.isnan(loaded.boxes[1]))
     np.testing.assert_array_equal(loaded.boxes[[0, 2, 3]], [[1, 2, 3, 4], [180, 130, 54, 44], [0, 20, 15, 8]])

@@ -169,7 +169,7 @@ def test_full_trainer_checkpoint_with_settings_and_stats(truncated, tmp_path, mo
 def test_cli_reports_one_line_errors(truncated, tmp_path, capsys):
     from rts_ros.cli.convert import main
 
-    cases = [(tmp_path / "missing.pth", tmp_path / "w", "no such file"),
+    cases = [(tmp_path / "missing.pth", tmp_path / "w", "does not exist"),
              (truncated["rts"], tmp_path / "w", "491 missing keys"),
              (_small_official(tmp_path), truncated["rts"], "cannot write")]  # OUT_DIR is a file
     for src, out, text in cases:

@@ -110,7 +110,9 @@ def box_of_mask(mask: np.ndarray) -> np.ndarray:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    # hidden files are not frames (macOS writes a '._x.jpg' of metadata beside every x.jpg on foreign disks)
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
 
 
 def _frame_dir(seq_dir: Path) -> Path:
