@@ -5,7 +5,8 @@
     tracker.initialize(first_rgb, box=(x, y, w, h)); result = tracker.track(next_rgb)
 """
 from rts_ros.tracker.config import TrackerConfig
+from rts_ros.tracker.cpu_threads import set_cpu_threads
 from rts_ros.tracker.tracker import Tracker
 from rts_ros.tracker.types import TrackResult, TrackState
 
-__all__ = ["Tracker", "TrackResult", "TrackState", "TrackerConfig"]
+__all__ = ["Tracker", "TrackResult", "TrackState", "TrackerConfig", "set_cpu_threads"]

@@ -744,7 +744,7 @@ def test_shipped_default_model_starts_and_tracks(ros_env, tmp_path, client, logs
     proc = start_node(params, "/dm", ros_env, tmp_path / "dm.log")
     s = Session(client, "/dm")
     try:
-        logs.wait("rts_tracker", "configured: model from", "(the default model)", timeout=300)
+        logs.wait("rts_tracker", "configured: model from", "(the default model)", "1 CPU thread ", timeout=300)
         s.wait_connected()
         first = s.start_tracking()
         assert first.state == Track.TRACKING
@@ -777,18 +777,24 @@ def test_loading_warm_up_and_tracking_all_run_on_the_compute_thread(ros_env, wei
     from rts_ros.api import Tracker
     from rts_ros.ros.node import TrackerNode
 
+    import torch
+
     threads: dict[str, list] = {"from_weights": [], "initialize": [], "track": []}   # the calling thread's names
+    torch_threads: set[int] = set()   # torch's thread count seen by those calls
 
     def record(name, fn):
         def wrapped(*a, **k):
             threads[name].append(threading.current_thread().name)
+            torch_threads.add(torch.get_num_threads())
             return fn(*a, **k)
         return wrapped
     monkeypatch.setattr(Tracker, "from_weights", classmethod(record("from_weights", Tracker.from_weights.__func__)))
     for name in ("initialize", "track"):
         monkeypatch.setattr(Tracker, name, record(name, getattr(Tracker, name)))
+    assert torch.get_num_threads() != 3
     overrides = [Parameter("weights", value=str(weights)), Parameter("device", value="cpu"),
-                 Parameter("warmup", value=True), Parameter("tracker.image_sample_size", value=[96, 96])]
+                 Parameter("warmup", value=True), Parameter("tracker.image_sample_size", value=[96, 96]),
+                 Parameter("cpu_threads", value=3)]
     node = TrackerNode(namespace="/onethread", parameter_overrides=overrides)
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
@@ -807,6 +813,7 @@ def test_loading_warm_up_and_tracking_all_run_on_the_compute_thread(ros_env, wei
             assert client.wait_for(lambda: len(threads["initialize"]) == 2 and len(threads["track"]) == 1 + i, WAIT)
         names = set().union(*threads.values())
         assert names == {"rts_worker"} and threading.current_thread().name not in names, threads
+        assert torch_threads == {3}   # cpu_threads applies where the network runs
     finally:
         node.release()
         node.destroy_node()

@@ -555,3 +555,20 @@ def test_shipped_model_starts_from_the_inscribed_ellipse_where_grabcut_finds_not
         areas[fallback] = int((tr.initialize(img, box=box).mask > 0).sum())
     assert areas["box"] == 60 * 80
     assert np.pi / 4 * 60 * 80 <= areas["ellipse"] <= np.pi / 4 * 62 * 82
+
+
+def test_set_cpu_threads_sets_torch_and_refuses_bad_counts():
+    import torch
+
+    from rts_ros.api import set_cpu_threads
+    from rts_ros.errors import ConfigError
+
+    before = torch.get_num_threads()
+    try:
+        assert set_cpu_threads(1) == 1 == torch.get_num_threads()
+        assert set_cpu_threads(0) == 1          # 0 leaves the count as it is
+        for bad in (-1, 1.5, True, "2"):
+            with pytest.raises(ConfigError, match="must be an integer >= 0"):
+                set_cpu_threads(bad)
+    finally:
+        torch.set_num_threads(before)

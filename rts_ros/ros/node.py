@@ -167,6 +167,7 @@ class TrackerNode(LifecycleNode):
             self._diag_timer = self.create_timer(s.diagnostics_period, self._publish_diagnostics)
         t0 = time.perf_counter()
         try:
+            threads = self._compute.call(_set_cpu_threads, s.cpu_threads)   # OpenMP's count is per thread
             self.tracker = self._compute.call(self._load_tracker, s)
         except RTSError as e:
             return self._fail(f"configure failed: cannot load the tracker weights: {e}. To fix: {WEIGHTS_HELP}")
@@ -197,8 +198,8 @@ class TrackerNode(LifecycleNode):
         self._worker = self._compute.submit(self._processor.run, self._stop)
         self._last_error = ""
         self.get_logger().info(
-            f"configured: model from {s.weights or _default_folder()} on {self.tracker.device} "
-            f"(load {load_s:.1f} s{', warmed up' if s.warmup else ''})")
+            f"configured: model from {s.weights or _default_folder()} on {self.tracker.device}, {threads} CPU "
+            f"thread{'s' if threads != 1 else ''} (load {load_s:.1f} s{', warmed up' if s.warmup else ''})")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -447,6 +448,12 @@ def _default_folder() -> str:
     from rts_ros.weights import default_weights_dir
 
     return f"{default_weights_dir()} (the default model)"
+
+
+def _set_cpu_threads(n: int) -> int:
+    from rts_ros.api import set_cpu_threads
+
+    return set_cpu_threads(n)
 
 
 def _supports_fp16() -> bool:

@@ -52,6 +52,10 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("weights", "string", "",
               "weights folder (rts.safetensors + rts.json, optional sta.*); empty = the shipped default model"),
     ParamSpec("device", "string", "auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N", _device),
+    ParamSpec("cpu_threads", "int", 1,
+              "threads per CPU operation of the network (0 = torch's default, one per core). 1 keeps frame times "
+              "steady when other nodes load the CPU; more can be faster on an otherwise idle CPU",
+              _int_range(0, 256)),
     ParamSpec("fp16", "bool", False,
               "half-precision inference on CUDA if the tracker library supports it (else fp32, with a warning)"),
     ParamSpec("autostart", "bool", True,
@@ -146,6 +150,7 @@ class NodeSettings:
     """The validated parameters, as the node uses them."""
     weights: str
     device: str
+    cpu_threads: int
     fp16: bool
     autostart: bool
     warmup: bool
@@ -176,7 +181,8 @@ def validate(values: dict[str, Any]) -> NodeSettings:
     except ConfigError as e:
         raise ConfigError(f"{e} (ROS parameters use the prefix 'tracker.', e.g. tracker.search_area_scale)") from e
     return NodeSettings(
-        weights=values["weights"], device=values["device"], fp16=values["fp16"], autostart=values["autostart"],
+        weights=values["weights"], device=values["device"], cpu_threads=values["cpu_threads"], fp16=values["fp16"],
+        autostart=values["autostart"],
         warmup=values["warmup"], model_tracker_settings=values["model_tracker_settings"],
         image_compressed=values["image_transport"] == "compressed",
         image_reliable=values["image_qos.reliability"] == "reliable",
