@@ -744,7 +744,7 @@ def test_shipped_default_model_starts_and_tracks(ros_env, tmp_path, client, logs
     proc = start_node(params, "/dm", ros_env, tmp_path / "dm.log")
     s = Session(client, "/dm")
     try:
-        logs.wait("rts_tracker", "configured: model from", "(the default model)", "1 CPU thread ", timeout=300)
+        logs.wait("rts_tracker", "configured: model from", "(the default model)", "2 CPU threads ", timeout=300)
         s.wait_connected()
         first = s.start_tracking()
         assert first.state == Track.TRACKING

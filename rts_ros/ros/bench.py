@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="", help="weights folder (default: the shipped model, else a small "
                                                   "random network: the overhead does not depend on the model)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--cpu-threads", type=int, default=None,
+                    help="the node's cpu_threads parameter (default: the node's default, 2)")
     ap.add_argument("--frames", type=int, default=10, help="tracked frames per size (after the init frame)")
     ap.add_argument("--sizes", default="640x480,1280x720")
     ap.add_argument("--transports", default="raw,compressed",
@@ -214,7 +216,12 @@ def main(argv: list[str] | None = None) -> int:
             except Exception:  # no shipped model here: a small network gives the same node overhead
                 weights, label = str(_small_weights(Path(tmp) / "small")), "small random network"
                 extra = ["-p", "tracker.image_sample_size:=[96, 96]", "-p", "tracker.box_init:=grabcut"]
-        print(f"rts_tracker node overhead ({label}, device {args.device}, {args.frames} frames per size, lockstep)")
+        threads = "the node's default CPU threads"
+        if args.cpu_threads is not None:
+            extra += ["-p", f"cpu_threads:={args.cpu_threads}"]
+            threads = f"cpu_threads {args.cpu_threads}"
+        print(f"rts_tracker node overhead ({label}, device {args.device}, {threads}, {args.frames} frames per size, "
+              f"lockstep)")
         print(f"{'size':>10} {'transport':>10} {'latency ms':>11} {'tracker ms':>11} {'overhead ms':>12} "
               f"{'round trip ms':>14}")
         for w, h in sizes:

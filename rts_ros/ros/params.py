@@ -52,9 +52,9 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("weights", "string", "",
               "weights folder (rts.safetensors + rts.json, optional sta.*); empty = the shipped default model"),
     ParamSpec("device", "string", "auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N", _device),
-    ParamSpec("cpu_threads", "int", 1,
-              "threads per CPU operation of the network (0 = torch's default, one per core). 1 keeps frame times "
-              "steady when other nodes load the CPU; more can be faster on an otherwise idle CPU",
+    ParamSpec("cpu_threads", "int", 2,
+              "threads per CPU operation of the network (0 = torch's default, one per core). 2 is fastest on an "
+              "idle 2-core CPU; set 1 where other busy processes share the cores (steadier, see README)",
               _int_range(0, 256)),
     ParamSpec("fp16", "bool", False,
               "half-precision inference on CUDA if the tracker library supports it (else fp32, with a warning)"),
