@@ -67,6 +67,10 @@ def test_bad_yaml_file(tmp_path):
     p.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match="mapping"):
         TrackerConfig.from_yaml(p)
+    p.write_text("search_area_scale: 4.0\nlearning_rate: [0.1\n")
+    with pytest.raises(ConfigError, match=r"tracker config .*bad.yaml is not valid YAML: .* at line 3, column 1") as e:
+        TrackerConfig.from_yaml(p)
+    assert "\n" not in str(e.value)
 
 
 def test_the_documented_infinite_thresholds_stay_valid():

@@ -304,15 +304,10 @@ class TrackerConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrackerConfig":
         """Read a YAML mapping of field: value (a top-level `tracker:` key is also accepted)."""
-        import yaml
+        from rts_ros.yaml_file import read_yaml
 
         p = Path(path)
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except OSError as e:
-            raise ConfigError(f"cannot read tracker config {p}: {e}") from e
-        except yaml.YAMLError as e:
-            raise ConfigError(f"tracker config {p} is not valid YAML: {e}") from e
+        data = read_yaml(p, "tracker config") or {}
         if isinstance(data, dict) and set(data) == {"tracker"}:
             data = data["tracker"]
         if not isinstance(data, dict):

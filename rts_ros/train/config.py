@@ -5,10 +5,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from rts_ros.errors import ConfigError
 from rts_ros.train.processing import ProcessingConfig
+from rts_ros.yaml_file import read_yaml
 
 DATASET_KINDS = ("synthetic", "lasot", "got10k", "youtubevos", "davis")
 
@@ -141,25 +140,13 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"training config {path} not found")
     if path.resolve() in seen:
         raise ConfigError(f"training config {path}: 'base' chain loops back to itself")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as e:
-        raise ConfigError(f"cannot read training config {path}: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"training config {path} is not valid YAML: {_yaml_problem(e)}") from None
+    data = read_yaml(path, "training config") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"training config {path} must be a YAML mapping")
     base = data.pop("base", None)
     if base is None:
         return data
     return _merge(_read_yaml(path.parent / str(base), seen + (path.resolve(),)), data)
-
-
-def _yaml_problem(e: yaml.YAMLError) -> str:
-    """One line: what is wrong and where (1-based line and column), instead of yaml's multi-line excerpt."""
-    mark = getattr(e, "problem_mark", None)
-    what = getattr(e, "problem", None) or " ".join(str(e).split())
-    return f"{what} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else what
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
