@@ -6,7 +6,8 @@
 """
 from rts_ros.tracker.config import TrackerConfig
 from rts_ros.tracker.cpu_threads import set_cpu_threads
+from rts_ros.tracker.thread_tuner import ThreadTuner
 from rts_ros.tracker.tracker import Tracker
 from rts_ros.tracker.types import TrackResult, TrackState
 
-__all__ = ["Tracker", "TrackResult", "TrackState", "TrackerConfig", "set_cpu_threads"]
+__all__ = ["ThreadTuner", "Tracker", "TrackResult", "TrackState", "TrackerConfig", "set_cpu_threads"]

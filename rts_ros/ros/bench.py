@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   "random network: the overhead does not depend on the model)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--cpu-threads", type=int, default=None,
-                    help="the node's cpu_threads parameter (default: the node's default, 2)")
+                    help="the node's cpu_threads parameter: -1 auto (the node's default), 0 torch's, N fixed")
     ap.add_argument("--frames", type=int, default=10, help="tracked frames per size (after the init frame)")
     ap.add_argument("--sizes", default="640x480,1280x720")
     ap.add_argument("--transports", default="raw,compressed",

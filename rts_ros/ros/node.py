@@ -167,7 +167,9 @@ class TrackerNode(LifecycleNode):
             self._diag_timer = self.create_timer(s.diagnostics_period, self._publish_diagnostics)
         t0 = time.perf_counter()
         try:
-            threads = self._compute.call(_set_cpu_threads, s.cpu_threads)   # OpenMP's count is per thread
+            # on the compute thread: OpenMP's thread count is per thread
+            tuner = self._compute.call(_thread_tuner) if s.cpu_threads == -1 else None
+            threads = "auto (2 or 1)" if tuner else self._compute.call(_set_cpu_threads, s.cpu_threads)
             self.tracker = self._compute.call(self._load_tracker, s)
         except RTSError as e:
             return self._fail(f"configure failed: cannot load the tracker weights: {e}. To fix: {WEIGHTS_HELP}")
@@ -193,13 +195,13 @@ class TrackerNode(LifecycleNode):
                                               callback_group=self._start_group)
         self._store = FrameStore(s.frame_buffer)
         self._processor = FrameProcessor(self.tracker, self._store, self.stats, self._publish, self.log,
-                                         s.publish_idle)
+                                         s.publish_idle, tuner)
         self._stop.clear()
         self._worker = self._compute.submit(self._processor.run, self._stop)
         self._last_error = ""
         self.get_logger().info(
-            f"configured: model from {s.weights or _default_folder()} on {self.tracker.device}, {threads} CPU "
-            f"thread{'s' if threads != 1 else ''} (load {load_s:.1f} s{', warmed up' if s.warmup else ''})")
+            f"configured: model from {s.weights or _default_folder()} on {self.tracker.device}, CPU threads: "
+            f"{threads} (load {load_s:.1f} s{', warmed up' if s.warmup else ''})")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -454,6 +456,12 @@ def _set_cpu_threads(n: int) -> int:
     from rts_ros.api import set_cpu_threads
 
     return set_cpu_threads(n)
+
+
+def _thread_tuner():
+    from rts_ros.api import ThreadTuner
+
+    return ThreadTuner()
 
 
 def _supports_fp16() -> bool:

@@ -52,10 +52,11 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("weights", "string", "",
               "weights folder (rts.safetensors + rts.json, optional sta.*); empty = the shipped default model"),
     ParamSpec("device", "string", "auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N", _device),
-    ParamSpec("cpu_threads", "int", 2,
-              "threads per CPU operation of the network (0 = torch's default, one per core). 2 is fastest on an "
-              "idle 2-core CPU; set 1 where other busy processes share the cores (steadier, see README)",
-              _int_range(0, 256)),
+    ParamSpec("cpu_threads", "int", -1,
+              "threads per CPU operation of the network: -1 = auto (2 or 1, whichever gives faster frames now; "
+              "re-checked while tracking, as other processes load the CPU or stop), 0 = torch's default (one per "
+              "core), N = fixed",
+              _int_range(-1, 256)),
     ParamSpec("fp16", "bool", False,
               "half-precision inference on CUDA if the tracker library supports it (else fp32, with a warning)"),
     ParamSpec("autostart", "bool", True,

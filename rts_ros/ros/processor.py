@@ -37,8 +37,10 @@ def _fmt_stamp(ns: int) -> str:
 
 class FrameProcessor:
     def __init__(self, tracker: Any, store: FrameStore, stats: Stats, publish: Publish, log: Log,
-                 publish_idle: bool = True):
+                 publish_idle: bool = True, tuner: Any | None = None):
+        """tuner: a ThreadTuner (cpu_threads -1) fed each tracked frame's time; it must live on this thread."""
         self.tracker = tracker
+        self.tuner = tuner
         self.store = store
         self.stats = stats
         self.publish = publish
@@ -181,6 +183,12 @@ class FrameProcessor:
             self.log("error", "track-error", f"skipped image: the tracker refused it: {e}")
             return
         tracker_s = time.perf_counter() - t0
+        if self.tuner is not None:
+            switches = self.tuner.switches
+            self.tuner.observe(tracker_s)
+            if self.tuner.switches != switches:
+                self.log("info", "cpu-threads", f"cpu_threads auto: now {self.tuner.current} thread(s) per operation "
+                                                "(the faster count at present)")
         if self.store.reset_pending:  # a reset arrived while tracking: this result is stale
             return
         self.publish(frame, result, rgb, tracker_s, skipped)
