@@ -9,6 +9,20 @@ from rts_ros.data.synthetic_assets import OPENCV_DOC_DATA
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def without_root_file_access() -> tuple[str, ...]:
+    """Command prefix under which a chmod'ed file or folder really is unreadable or unwritable: root ignores file
+    modes unless its DAC capabilities are dropped (setpriv). Skips the calling test where that cannot be done."""
+    if os.geteuid() != 0:
+        return ()
+    import shutil
+
+    import pytest
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permission errors cannot be produced")
+    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
+
+
 def parity_dir() -> Path:
     """Folder of the reference parity fixtures: $RTS_PARITY_DIR or ../shared/parity beside the repo."""
     env = os.environ.get("RTS_PARITY_DIR")

@@ -11,7 +11,7 @@ import torch
 
 cv2 = pytest.importorskip("cv2")
 
-from rts_ros.testing import REPO_ROOT  # noqa: E402
+from rts_ros.testing import REPO_ROOT, without_root_file_access  # noqa: E402
 
 TINY_KWDS = {"backbone_type": "resnet", "backbone_block": "basic", "backbone_layers": [1, 1, 1, 1],
              "backbone_width": 8, "out_feature_dim": 32, "decoder_mdim": 16}
@@ -29,16 +29,6 @@ def run_cli(*args, timeout=900, prefix=(), module="rts_ros.cli.track"):
     env = dict(os.environ, OMP_NUM_THREADS="2")
     return subprocess.run([*prefix, sys.executable, "-m", module, *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, env=env, cwd=REPO_ROOT)
-
-
-def without_root_file_access():
-    """Command prefix under which a chmod'ed file or folder really is unreadable: root ignores file modes unless
-    its DAC capabilities are dropped (setpriv)."""
-    if os.geteuid() != 0:
-        return ()
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: permission errors cannot be produced")
-    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
 
 
 def one_error_line(r, code):

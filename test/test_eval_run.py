@@ -16,7 +16,7 @@ from rts_ros.errors import InvalidInputError
 from rts_ros.eval.report import paired_auc, summarize, write_reports
 from rts_ros.eval.runner import merge_runs, run_sequence
 from rts_ros.eval.trackers import STATUSES, OpenCVTracker, Prediction, RTSTracker, make_tracker
-from rts_ros.testing import REPO_ROOT
+from rts_ros.testing import REPO_ROOT, without_root_file_access
 
 EASY = SynthConfig.from_difficulty(0.0, real_background_prob=0.0)
 
@@ -104,11 +104,7 @@ def test_eval_command_checks_its_options_before_tracking(synth_dir, tmp_path, ca
 
 
 def test_eval_command_reports_an_unreadable_sequence_folder(synth_dir, tmp_path):
-    prefix = []
-    if os.geteuid() == 0:   # root reads everything unless its DAC capabilities are dropped
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv: permission errors cannot be produced")
-        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    prefix = without_root_file_access()
     shutil.copytree(synth_dir / "synth_1000", tmp_path / "data" / "s")
     (tmp_path / "data" / "s").chmod(0)
     try:

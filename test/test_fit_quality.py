@@ -13,7 +13,7 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-from rts_ros.testing import REPO_ROOT, PhotoScene  # noqa: E402
+from rts_ros.testing import REPO_ROOT, PhotoScene, without_root_file_access  # noqa: E402
 
 N = 14
 
@@ -109,11 +109,7 @@ def test_one_class_data_and_a_read_only_weights_folder_are_one_line_errors(tmp_p
         r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "both succeeds and fails" in r.stderr
     # --write into a folder that cannot be written: said before the fit (which would fail as above)
-    prefix = ()
-    if os.geteuid() == 0:   # root writes everywhere unless its DAC capabilities are dropped
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv: permission errors cannot be produced")
-        prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
+    prefix = without_root_file_access()
     weights = tmp_path / "w"
     shutil.copytree(REPO_ROOT / "weights" / "default", weights)
     weights.chmod(0o555)

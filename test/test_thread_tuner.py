@@ -15,13 +15,15 @@ class Machine:
         return self.now
 
     def run(self, tuner: ThreadTuner, frames: int) -> list[int]:
-        """Track ``frames`` frames; the thread count each ran with."""
+        """Track ``frames`` frames; the thread count each ran with. observe() must say True exactly on the
+        frames where the settled count changed."""
         used = []
         for _ in range(frames):
             used.append(tuner.current)
             dt = self.ms[tuner.current] / 1000
             self.now += dt
-            tuner.observe(dt)
+            switches = tuner.switches
+            assert tuner.observe(dt) == (tuner.switches != switches)
         return used
 
 

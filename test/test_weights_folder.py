@@ -150,21 +150,31 @@ def test_integer_and_bool_state_dicts_are_refused(folder):
             load_network(path, "rts")
 
 
-def test_kwargs_of_a_huge_network_fail_on_shapes_without_allocating_it(folder):
+def test_kwargs_of_a_huge_network_fail_on_shapes_without_allocating_it(folder, monkeypatch):
     """A few bytes of JSON must not build the network they describe before its tensors are known to fit: with
     backbone_width 4096 that would be 80 GB. Here width 512 (1.26 GB of parameters, against the file's 1 MB)
-    must fail on the shape check while peak memory stays far below that."""
-    import resource
+    must fail on the shape check with the network only ever built on the meta device (no memory)."""
+    from rts_ros.weights import checkpoint
 
+    built_on: list[str] = []
+    real_build = checkpoint.build_network
+
+    def spy(network, kwds):
+        built_on.append(torch.empty(0).device.type)   # the default device where the network is being built
+        return real_build(network, kwds)
+    monkeypatch.setattr(checkpoint, "build_network", spy)
     path = folder[0]
     meta = json.loads((path / "rts.json").read_text())
     meta["constructor"]["kwds"]["backbone_width"] = 512
     (path / "rts.json").write_text(json.dumps(meta))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(CheckpointError, match="wrong shape"):
         load_network(path, "rts")
-    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    assert grown_mb < 400, f"peak memory grew by {grown_mb:.0f} MB: the network was built before the check"
+    assert built_on == ["meta"], built_on
+    meta["constructor"]["kwds"]["backbone_width"] = 8     # the folder's own width: meta probe, then the real one
+    (path / "rts.json").write_text(json.dumps(meta))
+    built_on.clear()
+    load_network(path, "rts")
+    assert built_on == ["meta", "cpu"]
     meta["constructor"]["kwds"]["backbone_width"] = 10 ** 6
     (path / "rts.json").write_text(json.dumps(meta))
     with pytest.raises(ConfigError, match="backbone_width=1000000 .*an integer from 4 to 4096"):

@@ -14,7 +14,6 @@ from typing import Callable
 import numpy as np
 
 from rts_ros.data.eval_folders import EvalSequence
-from rts_ros.errors import InvalidInputError
 from rts_ros.eval.runner import run_sequence
 from rts_ros.eval.trackers import RTSTracker
 from rts_ros.tracker.quality import FEATURES, QualityModel, fit_quality_model, roc_auc
@@ -71,12 +70,6 @@ def collect(tracker, sequences: list[EvalSequence], on_frame: Callable[[], None]
 
 def fit(rows: QualityRows, record: dict | None = None) -> QualityModel:
     m = rows.labelled
-    right = int(rows.right[m].sum())
-    if right == 0 or right == int(m.sum()):   # a logistic fit needs both classes
-        raise InvalidInputError(
-            f"cannot fit a quality model: of {len(rows.iou)} scored frames {right} have a right box (IoU >= "
-            f"{RIGHT_IOU}) and {int(m.sum()) - right} a wrong one (IoU < {WRONG_IOU}); add sequences where the "
-            "tracker both succeeds and fails")
     return fit_quality_model(rows.features[m], rows.right[m].astype(np.float64), record=record)
 
 

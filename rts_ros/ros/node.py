@@ -167,9 +167,7 @@ class TrackerNode(LifecycleNode):
             self._diag_timer = self.create_timer(s.diagnostics_period, self._publish_diagnostics)
         t0 = time.perf_counter()
         try:
-            # on the compute thread: OpenMP's thread count is per thread
-            tuner = self._compute.call(_thread_tuner) if s.cpu_threads == -1 else None
-            threads = "auto (2 or 1)" if tuner else self._compute.call(_set_cpu_threads, s.cpu_threads)
+            threads, tuner = self._compute.call(_cpu_threads, s.cpu_threads)   # OpenMP's count is per thread
             self.tracker = self._compute.call(self._load_tracker, s)
         except RTSError as e:
             return self._fail(f"configure failed: cannot load the tracker weights: {e}. To fix: {WEIGHTS_HELP}")
@@ -452,16 +450,14 @@ def _default_folder() -> str:
     return f"{default_weights_dir()} (the default model)"
 
 
-def _set_cpu_threads(n: int) -> int:
-    from rts_ros.api import set_cpu_threads
+def _cpu_threads(n: int) -> tuple[str, Any]:
+    """Apply the cpu_threads parameter on the calling (compute) thread: its label for the log, and the
+    ThreadTuner the frame loop feeds when it is -1 (auto), else None."""
+    from rts_ros.api import ThreadTuner, set_cpu_threads
 
-    return set_cpu_threads(n)
-
-
-def _thread_tuner():
-    from rts_ros.api import ThreadTuner
-
-    return ThreadTuner()
+    if n == -1:
+        return "auto (2 or 1)", ThreadTuner()
+    return str(set_cpu_threads(n)), None
 
 
 def _supports_fp16() -> bool:

@@ -137,7 +137,8 @@ class FrameProcessor:
         self._size = rgb.shape[:2]
         self._last_seq = max(self._last_seq, frame.seq)
         self.log("info", "init-ok", f"initialised on the image stamped {_fmt_stamp(frame.stamp_ns)} with box "
-                                    f"{tuple(round(float(v), 1) for v in result.box)}{' and a mask' if mask is not None else ''}")
+                                    f"{tuple(round(float(v), 1) for v in result.box)}"
+                                    f"{' and a mask' if mask is not None else ''}")
         self.publish(frame, result, rgb, tracker_s, 0)
         if ticket is not None:
             ticket.answer(True, f"tracking: started on the image stamped {_fmt_stamp(frame.stamp_ns)}", result, frame,
@@ -183,12 +184,9 @@ class FrameProcessor:
             self.log("error", "track-error", f"skipped image: the tracker refused it: {e}")
             return
         tracker_s = time.perf_counter() - t0
-        if self.tuner is not None:
-            switches = self.tuner.switches
-            self.tuner.observe(tracker_s)
-            if self.tuner.switches != switches:
-                self.log("info", "cpu-threads", f"cpu_threads auto: now {self.tuner.current} thread(s) per operation "
-                                                "(the faster count at present)")
+        if self.tuner is not None and self.tuner.observe(tracker_s):
+            self.log("info", "cpu-threads", f"cpu_threads auto: now {self.tuner.current} thread(s) per operation "
+                                            "(the faster count at present)")
         if self.store.reset_pending:  # a reset arrived while tracking: this result is stale
             return
         self.publish(frame, result, rgb, tracker_s, skipped)

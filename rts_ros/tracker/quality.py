@@ -113,8 +113,10 @@ def fit_quality_model(x: np.ndarray, good: np.ndarray, c: float = 1.0, iteration
     if x.ndim != 2 or x.shape[1] != len(FEATURES) or len(x) != len(y):
         raise ValueError(f"need x of shape (N, {len(FEATURES)}) and N labels, got {x.shape} and {y.shape}")
     if y.min() == y.max():   # InvalidInputError (a ValueError): the data's fault, reported by the commands
-        raise InvalidInputError("need frames with right and with wrong boxes to fit a quality model; use sequences "
-                                "where the tracker both succeeds and fails")
+        right = int(y.sum())
+        raise InvalidInputError(f"cannot fit a quality model: of {len(y)} labelled frames {right} have a right box "
+                                f"and {len(y) - right} a wrong one; add sequences where the tracker both succeeds "
+                                "and fails")
     mean, std = x.mean(0), x.std(0)
     std = np.where(std > 1e-9, std, 1.0)     # a constant signal gets coefficient ~0 instead of a division by 0
     a = np.hstack([(x - mean) / std, np.ones((len(x), 1))])

@@ -38,27 +38,28 @@ class ThreadTuner:
         self.switches = 0
         self._apply(self.current)
 
-    def observe(self, frame_s: float) -> int | None:
-        """Record one frame's time; returns the new thread count when this frame changed it, else None."""
+    def observe(self, frame_s: float) -> bool:
+        """Record one frame's time (on the tracking thread); True when this frame ended a probe that was kept,
+        i.e. the settled count changed (``current``)."""
         if self._probe is None:
             self._recent.append(frame_s)
             if len(self._recent) < self._window:
-                return None
+                return False
             now = statistics.median(self._recent)
             self._best = min(self._best, now)
             if self._clock() >= self._next_probe or now > self._rise_ratio * self._best:
                 self._probe = []
-                return self._set(self._other(self._settled))
-            return None
+                self._set(self._other(self._settled))
+            return False
         base = statistics.median(self._recent)
         self._probe.append(frame_s)
         if frame_s > self._abort_ratio * base:          # clearly worse already: one slow frame is the cost
             return self._end_probe(keep=False)
         if len(self._probe) == self._window:
             return self._end_probe(keep=statistics.median(self._probe) < self._gain * base)
-        return None
+        return False
 
-    def _end_probe(self, keep: bool) -> int | None:
+    def _end_probe(self, keep: bool) -> bool:
         probe, self._probe = self._probe or [], None
         self._next_probe = self._clock() + self._probe_every_s
         if keep:
@@ -66,16 +67,16 @@ class ThreadTuner:
             self._recent = deque(probe, maxlen=self._window)
             self._best = statistics.median(probe)
             self.switches += 1
-            return None   # already running at the probed count
+            return True   # already running at the probed count
         # the window is refilled at the settled count before the next probe decision (the rise test included)
         self._recent.clear()
         self._best = float("inf")
-        return self._set(self._settled)
+        self._set(self._settled)
+        return False
 
     def _other(self, count: int) -> int:
         return self._counts[1] if count == self._counts[0] else self._counts[0]
 
-    def _set(self, count: int) -> int:
+    def _set(self, count: int) -> None:
         self.current = count
         self._apply(count)
-        return count
