@@ -33,10 +33,10 @@ def _cv2():
 
 
 def list_frames(folder: Path) -> list[Path]:
-    # hidden files are left out: macOS writes '._name.jpg' metadata files next to the frames on foreign disks
+    from rts_ros.data.image_files import image_files
+
     try:
-        files = sorted(p for p in folder.iterdir()
-                       if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
+        files = image_files(folder, IMAGE_EXTS)
     except OSError as e:
         raise SystemExit(f"error: cannot read the folder {folder}: {e.strerror or e}") from None
     if not files:

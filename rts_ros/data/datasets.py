@@ -15,9 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rts_ros.data.image_files import IMAGE_SUFFIXES, image_files
 from rts_ros.errors import ConfigError, InvalidInputError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 @dataclass
@@ -120,10 +120,6 @@ def _read_flags(path: Path, n: int) -> np.ndarray:
     return arr[:n]
 
 
-def _sorted_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 class SequenceDataset:
     """Base class: a list of sequences, each a list of frames with masks and boxes."""
     name = "dataset"
@@ -194,7 +190,7 @@ class LaSOT(BoxSequenceDataset):
             for seq_dir in sorted(p for p in cls_dir.iterdir() if p.is_dir() and (p / "img").is_dir()):
                 if sequences is not None and seq_dir.name not in sequences:
                     continue
-                images = _sorted_images(seq_dir / "img")
+                images = image_files(seq_dir / "img")
                 boxes = read_boxes(seq_dir / "groundtruth.txt")[:len(images)]
                 n = len(boxes)
                 hidden = (_read_flags(seq_dir / "full_occlusion.txt", n) > 0) | (
@@ -223,7 +219,7 @@ class GOT10k(BoxSequenceDataset):
         seqs = []
         for name in names:
             d = base / name
-            images = _sorted_images(d)
+            images = image_files(d)
             boxes = read_boxes(d / "groundtruth.txt")[:len(images)]
             n = len(boxes)
             absent = _read_flags(d / "absence.label", n) > 0

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from rts_ros.data.datasets import object_ids, read_index_png, read_rgb
+from rts_ros.data.image_files import image_files
 from rts_ros.errors import InvalidInputError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 GT_NAMES = ("groundtruth.txt", "groundtruth_rect.txt")
 MASK_DIRS = ("masks", "Annotations", "annotations")
 FRAME_DIRS = ("img", "images", "JPEGImages", "color")
@@ -109,15 +109,9 @@ def box_of_mask(mask: np.ndarray) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], np.float64)
 
 
-def _images(folder: Path) -> list[Path]:
-    # hidden files are not frames (macOS writes a '._x.jpg' of metadata beside every x.jpg on foreign disks)
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-
-
 def _frame_dir(seq_dir: Path) -> Path:
     for name in FRAME_DIRS:
-        if (seq_dir / name).is_dir() and _images(seq_dir / name):
+        if (seq_dir / name).is_dir() and image_files(seq_dir / name):
             return seq_dir / name
     return seq_dir
 
@@ -141,11 +135,11 @@ def _warn(msg: str) -> None:
 def load_box_sequence(seq_dir: Path, name: str | None = None) -> EvalSequence:
     """An OTB/LaSOT/rts-synth folder (ground-truth file + frames [+ masks/])."""
     gt_path = next((seq_dir / n for n in GT_NAMES if (seq_dir / n).is_file()), None)
-    frames = _images(_frame_dir(seq_dir))
+    frames = image_files(_frame_dir(seq_dir))
     if not frames:
         raise InvalidInputError(f"no frames (.jpg/.png) in {seq_dir} or {seq_dir}/img")
     mask_dir = next((seq_dir / d for d in MASK_DIRS if (seq_dir / d).is_dir()), None)
-    masks = _match_masks(frames, _images(mask_dir)) if mask_dir is not None and _images(mask_dir) else None
+    masks = _match_masks(frames, image_files(mask_dir)) if mask_dir is not None and image_files(mask_dir) else None
     if gt_path is not None:
         boxes = parse_groundtruth(gt_path.read_text(), str(gt_path))
         if len(boxes) != len(frames):
@@ -176,8 +170,8 @@ def load_davis(root: Path) -> list[EvalSequence]:
         if not (ann_root / vid.name).is_dir():
             _warn(f"no annotations for {vid}; skipped")
             continue
-        frames = _images(vid)
-        masks = _match_masks(frames, _images(ann_root / vid.name))
+        frames = image_files(vid)
+        masks = _match_masks(frames, image_files(ann_root / vid.name))
         out += _split_objects(vid.name, frames, masks)
     return out
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from rts_ros.data.image_files import image_files
 from rts_ros.errors import ConfigError, RTSError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -224,7 +224,7 @@ class GitRepos:
 def _images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise SourceError(f"{folder.name}: not a folder in the repository")
-    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder)
     if not files:
         raise SourceError(f"{folder}: no images")
     return files
